@@ -1,0 +1,19 @@
+"""Exceptions with messages that name the file and what is wrong with it."""
+
+from __future__ import annotations
+
+
+class LmEvalExtError(ValueError):
+    """Base class: bad user input that we can explain."""
+
+
+class ModelArgsError(LmEvalExtError):
+    """A ``--model_args`` key or value is invalid."""
+
+
+class CheckpointError(LmEvalExtError):
+    """A model or adapter directory is missing, empty or incomplete."""
+
+
+class AdapterMismatchError(LmEvalExtError):
+    """A LoRA adapter does not fit the base model it is applied to."""

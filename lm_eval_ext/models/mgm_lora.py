@@ -1,0 +1,87 @@
+"""``mgm_lora``: lm-eval's ``hf`` model with a LoRA adapter really merged into the weights.
+
+    lm_eval --model mgm_lora --model_args pretrained=BASE,lora=ADAPTER_DIR --tasks ...
+
+Without ``lora=`` it is ``hf``. Only the model-creation hook of ``HFLM`` is overridden, so
+batching, truncation, chat templates, generation and multi-GPU handling stay lm-eval's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lm_eval.models  # noqa: F401  (built-ins must be registered before we register)
+from lm_eval.api.registry import register_model
+from lm_eval.models.huggingface import HFLM
+
+from lm_eval_ext.errors import ModelArgsError
+from lm_eval_ext.models.lora_merge import merge_lora, resize_for_added_tokens
+from lm_eval_ext.models.model_args import (
+    FROM_PRETRAINED_PASSTHROUGH,
+    check_adapter_dir,
+    check_known_args,
+    check_model_dir,
+    hflm_arg_names,
+)
+from lm_eval_ext.scoring.shared_context import SharedContextScoringMixin
+
+#: model args that ``mgm_lora`` adds to those of ``hf``.
+OWN_ARGS = frozenset({"lora", "lora_revision"})
+
+
+@register_model("mgm_lora")
+class MGMLoRALM(SharedContextScoringMixin, HFLM):
+    """HFLM whose model is ``base`` + LoRA adapter, merged with PEFT's ``merge_and_unload``.
+
+    Args:
+        pretrained: base model: hub id or local checkpoint directory (``revision=`` applies).
+        lora: PEFT adapter directory (or hub id) to merge; omit to evaluate the base as ``hf``.
+        lora_revision: hub revision of the adapter, when ``lora`` is a hub id.
+        **kwargs: every ``hf`` model arg (``dtype``, ``device``, ``batch_size``, ...).
+    """
+
+    def __init__(
+        self,
+        pretrained: Any,
+        lora: str | None = None,
+        lora_revision: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        check_known_args("mgm_lora", kwargs, self.valid_model_args())
+        if kwargs.get("peft"):
+            raise ModelArgsError(
+                "mgm_lora: use lora=ADAPTER_DIR (merged into the weights) instead of peft= "
+                "(which keeps the adapter unmerged)"
+            )
+        if isinstance(pretrained, str):
+            check_model_dir("pretrained", pretrained)
+        if lora:
+            check_adapter_dir("lora", lora)
+            if not isinstance(pretrained, str):
+                pretrained = merge_lora(pretrained, lora, revision=lora_revision)
+        self._lora = lora or None
+        self._lora_revision = lora_revision
+        super().__init__(pretrained=pretrained, **kwargs)
+
+    @classmethod
+    def valid_model_args(cls) -> frozenset[str]:
+        """Every key ``--model_args`` may hold for this model (besides ``pretrained``)."""
+        return hflm_arg_names() | FROM_PRETRAINED_PASSTHROUGH | OWN_ARGS
+
+    def _create_model(self, pretrained: str, *args: Any, **kwargs: Any) -> None:
+        """Load the base model as ``hf`` does, then merge the adapter into it."""
+        super()._create_model(pretrained, *args, **kwargs)
+        if self._lora:
+            resize_for_added_tokens(self._model, len(self.tokenizer))
+            self._model = merge_lora(
+                self._model, self._lora, revision=self._lora_revision, base_name=pretrained
+            )
+
+    def get_model_info(self) -> dict:
+        """lm-eval's model info plus the merged adapter, recorded in the results JSON."""
+        info = super().get_model_info()
+        if self._lora:
+            info["lora"] = self._lora
+            if self._lora_revision:
+                info["lora_revision"] = self._lora_revision
+        return info

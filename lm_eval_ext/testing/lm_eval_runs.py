@@ -1,0 +1,58 @@
+"""Run the real ``lm_eval`` CLI in a subprocess and read back what it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def lm_eval_executable() -> str:
+    """The ``lm_eval`` console script of the running interpreter's environment."""
+    return str(Path(sys.executable).with_name("lm_eval"))
+
+
+def run_lm_eval(
+    args: list[str], *, cwd: Path | None = None, timeout: float = 900, check: bool = True
+) -> subprocess.CompletedProcess:
+    """Run ``lm_eval ARGS`` offline; raise with the tail of its output if it fails and ``check``."""
+    env = {**os.environ, **OFFLINE_ENV}
+    proc = subprocess.run(
+        [lm_eval_executable(), *args], cwd=cwd, env=env, capture_output=True, text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"lm_eval {' '.join(args)} exited {proc.returncode}:\n{proc.stderr[-4000:]}"
+        )
+    return proc
+
+
+def _only(paths: list[Path], what: str, where: Path) -> Path:
+    if len(paths) != 1:
+        raise AssertionError(f"expected one {what} under {where}, found {paths}")
+    return paths[0]
+
+
+def read_results(output_path: Path) -> dict:
+    """The single ``results_*.json`` lm-eval wrote under ``output_path``."""
+    path = _only(sorted(Path(output_path).rglob("results_*.json")), "results file", output_path)
+    return json.loads(path.read_text())
+
+
+def read_samples(output_path: Path, task: str) -> list[dict]:
+    """The records of ``samples_<task>_*.jsonl`` under ``output_path``, sorted by doc_id."""
+    path = _only(
+        sorted(Path(output_path).rglob(f"samples_{task}_*.jsonl")), f"{task} samples", output_path
+    )
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return sorted(rows, key=lambda r: r["doc_id"])

@@ -1,0 +1,29 @@
+"""Shared fixtures: the offline tiny-model world, built once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from lm_eval_ext.testing.lm_eval_runs import OFFLINE_ENV
+from lm_eval_ext.testing.tiny_world import TinyWorld, build_world
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TASKS_DIR = REPO_ROOT / "tasks"
+
+# Tests never reach a hub, and subprocesses inherit this.
+os.environ.update(OFFLINE_ENV)
+
+
+@pytest.fixture(scope="session")
+def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> TinyWorld:
+    """Tokenizer, tiny Llama, its LoRA adapter and a MC jsonl, under a session temp dir."""
+    return build_world(tmp_path_factory.mktemp("tiny_world"))
+
+
+@pytest.fixture(scope="session")
+def tasks_dir() -> Path:
+    """The repository's ``tasks/`` directory (for ``--include_path``)."""
+    return TASKS_DIR
