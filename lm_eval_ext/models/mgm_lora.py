@@ -12,9 +12,11 @@ from typing import Any
 
 import lm_eval.models  # noqa: F401  (built-ins must be registered before we register)
 from lm_eval.api.registry import register_model
+from lm_eval.utils import simple_parse_args_string
 from lm_eval.models.huggingface import HFLM
 
 from lm_eval_ext.errors import ModelArgsError
+from lm_eval_ext.models.factory import create_lm
 from lm_eval_ext.models.lora_merge import merge_lora, resize_for_added_tokens
 from lm_eval_ext.models.model_args import (
     FROM_PRETRAINED_PASSTHROUGH,
@@ -23,14 +25,13 @@ from lm_eval_ext.models.model_args import (
     check_model_dir,
     hflm_arg_names,
 )
-from lm_eval_ext.scoring.shared_context import SharedContextScoringMixin
 
 #: model args that ``mgm_lora`` adds to those of ``hf``.
 OWN_ARGS = frozenset({"lora", "lora_revision"})
 
 
 @register_model("mgm_lora")
-class MGMLoRALM(SharedContextScoringMixin, HFLM):
+class MGMLoRALM(HFLM):
     """HFLM whose model is ``base`` + LoRA adapter, merged with PEFT's ``merge_and_unload``.
 
     Args:
@@ -62,6 +63,16 @@ class MGMLoRALM(SharedContextScoringMixin, HFLM):
         self._lora = lora or None
         self._lora_revision = lora_revision
         super().__init__(pretrained=pretrained, **kwargs)
+
+    @classmethod
+    def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None):
+        """lm-eval's constructor path for ``--model_args k=v,...`` (see ``models.factory``)."""
+        return create_lm(cls, simple_parse_args_string(arg_string), additional_config)
+
+    @classmethod
+    def create_from_arg_obj(cls, arg_dict: dict, additional_config: dict | None = None):
+        """lm-eval's constructor path for a model-args dict (``--config`` YAML, Python API)."""
+        return create_lm(cls, dict(arg_dict), additional_config)
 
     @classmethod
     def valid_model_args(cls) -> frozenset[str]:

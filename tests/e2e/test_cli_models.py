@@ -34,9 +34,11 @@ def test_mgm_lora_without_adapter_matches_hf(tiny_world, tasks_dir, tmp_path):
     ours = read_results(tmp_path / "mgm_lora")["results"][TASK]
     assert ours["acc,none"] == hf["acc,none"]
     assert ours["acc_norm,none"] == hf["acc_norm,none"]
-    assert _loglikelihoods(read_samples(tmp_path / "mgm_lora", TASK)) == _loglikelihoods(
-        read_samples(tmp_path / "hf", TASK)
-    )
+    ours_ll = _loglikelihoods(read_samples(tmp_path / "mgm_lora", TASK))
+    hf_ll = _loglikelihoods(read_samples(tmp_path / "hf", TASK))
+    assert len(ours_ll) == len(hf_ll) == 80
+    # equal up to float32 summation order: mgm_lora scores a shared context once (KV cache)
+    assert max(abs(a - b) for a, b in zip(ours_ll, hf_ll)) < 1e-4
 
 
 def test_run_subcommand_with_lora_matches_unmerged_peft(tiny_world, tasks_dir, tmp_path):

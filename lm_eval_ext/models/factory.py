@@ -1,0 +1,55 @@
+"""How ``--model mgm_lora`` turns model args into an LM instance.
+
+lm-eval builds every model through the classmethods ``create_from_arg_string`` /
+``create_from_arg_obj``; ``MGMLoRALM`` routes both here, so one model name can serve several
+checkpoint families: :func:`model_class_for` picks the wrapper class from the checkpoint's
+``config.json`` architecture (the causal-LM class unless a family in ``ARCHITECTURE_CLASSES``
+matches).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any
+
+#: ``config.json`` ``architectures[0]`` -> ``"module:Class"`` of the wrapper that evaluates it.
+ARCHITECTURE_CLASSES: dict[str, str] = {}
+
+
+def checkpoint_architecture(pretrained: Any, revision: str | None = None) -> str | None:
+    """``architectures[0]`` of a checkpoint's config (local dir or hub id), or None if unknown."""
+    if not isinstance(pretrained, str):
+        return None
+    config_file = Path(pretrained).expanduser() / "config.json"
+    if config_file.is_file():
+        archs = json.loads(config_file.read_text()).get("architectures") or [None]
+        return archs[0]
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(pretrained, revision=revision or "main")
+    except (OSError, ValueError):
+        return None  # the model class reports the real loading error with full context
+    return (getattr(config, "architectures", None) or [None])[0]
+
+
+def model_class_for(default_cls: type, args: dict[str, Any]) -> type:
+    """The wrapper class for the checkpoint named by ``args['pretrained']``."""
+    if not ARCHITECTURE_CLASSES:
+        return default_cls
+    arch = checkpoint_architecture(args.get("pretrained"), args.get("revision"))
+    target = ARCHITECTURE_CLASSES.get(arch or "")
+    if target is None:
+        return default_cls
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def create_lm(default_cls: type, args: dict[str, Any], additional_config: dict | None) -> Any:
+    """Build the LM as lm-eval would (``additional_config`` values that are None are dropped)."""
+    extra = {k: v for k, v in (additional_config or {}).items() if v is not None}
+    all_args = {**args, **extra}
+    cls = model_class_for(default_cls, all_args)
+    return cls(**all_args)
