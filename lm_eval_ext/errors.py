@@ -17,3 +17,19 @@ class CheckpointError(LmEvalExtError):
 
 class AdapterMismatchError(LmEvalExtError):
     """A LoRA adapter does not fit the base model it is applied to."""
+
+
+class JournalLockedError(LmEvalExtError):
+    """Another live process writes the same resume journal."""
+
+
+class RequestsFailedError(LmEvalExtError):
+    """Strict resume mode: some requests failed even when retried alone (they are journaled)."""
+
+
+class ImageLoadError(LmEvalExtError):
+    """An image named by a task document cannot be read or decoded."""
+
+
+class InputTooLongError(LmEvalExtError):
+    """A request cannot be made to fit ``max_length`` (e.g. its image tokens alone exceed it)."""

@@ -16,6 +16,7 @@ from lm_eval_ext.errors import LmEvalExtError
 SUBCOMMANDS = [
     "lm_eval_ext.cli.models_cmd",
     "lm_eval_ext.cli.tiny_world_cmd",
+    "lm_eval_ext.cli.status_cmd",
 ]
 
 

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 #: ``config.json`` ``architectures[0]`` -> ``"module:Class"`` of the wrapper that evaluates it.
-ARCHITECTURE_CLASSES: dict[str, str] = {}
+ARCHITECTURE_CLASSES: dict[str, str] = {
+    # Qwen-VL families: images in generate_until and loglikelihood, LoRA merged (issue #6).
+    "Qwen2VLForConditionalGeneration": "lm_eval_ext.models.qwen_vl:QwenVLLM",
+    "Qwen2_5_VLForConditionalGeneration": "lm_eval_ext.models.qwen_vl:QwenVLLM",
+    "Qwen3VLForConditionalGeneration": "lm_eval_ext.models.qwen_vl:QwenVLLM",
+    "Qwen3VLMoeForConditionalGeneration": "lm_eval_ext.models.qwen_vl:QwenVLLM",
+}
 
 
 def checkpoint_architecture(pretrained: Any, revision: str | None = None) -> str | None:
@@ -51,5 +57,10 @@ def create_lm(default_cls: type, args: dict[str, Any], additional_config: dict |
     """Build the LM as lm-eval would (``additional_config`` values that are None are dropped)."""
     extra = {k: v for k, v in (additional_config or {}).items() if v is not None}
     all_args = {**args, **extra}
+    from lm_eval_ext.resume import switch  # the resume layer: journal=DIR (lm_eval_ext.resume)
+
+    all_args, journal_opts = switch.split_journal_args(all_args)
+    journal = switch.open_journal(all_args, journal_opts) if journal_opts else None
     cls = model_class_for(default_cls, all_args)
-    return cls(**all_args)
+    lm = cls(**all_args)
+    return switch.wrap(lm, *journal, journal_opts) if journal else lm

@@ -17,7 +17,8 @@ from lm_eval.models.huggingface import HFLM
 
 from lm_eval_ext.errors import ModelArgsError
 from lm_eval_ext.models.factory import create_lm
-from lm_eval_ext.models.lora_merge import merge_lora, resize_for_added_tokens
+from lm_eval_ext.models.lora_merge import merge_lora
+from lm_eval_ext.models.merged_cache import create_merged_model
 from lm_eval_ext.models.model_args import (
     FROM_PRETRAINED_PASSTHROUGH,
     check_adapter_dir,
@@ -25,19 +26,22 @@ from lm_eval_ext.models.model_args import (
     check_model_dir,
     hflm_arg_names,
 )
+from lm_eval_ext.scoring.shared_context import SharedContextScoringMixin
 
 #: model args that ``mgm_lora`` adds to those of ``hf``.
-OWN_ARGS = frozenset({"lora", "lora_revision"})
+OWN_ARGS = frozenset({"lora", "lora_revision", "merged_cache"})
 
 
 @register_model("mgm_lora")
-class MGMLoRALM(HFLM):
+class MGMLoRALM(SharedContextScoringMixin, HFLM):
     """HFLM whose model is ``base`` + LoRA adapter, merged with PEFT's ``merge_and_unload``.
 
     Args:
         pretrained: base model: hub id or local checkpoint directory (``revision=`` applies).
         lora: PEFT adapter directory (or hub id) to merge; omit to evaluate the base as ``hf``.
         lora_revision: hub revision of the adapter, when ``lora`` is a hub id.
+        merged_cache: directory to save the merged checkpoint in and reuse while base and
+            adapter are unchanged (a standard HF checkpoint ``--model hf`` can load).
         **kwargs: every ``hf`` model arg (``dtype``, ``device``, ``batch_size``, ...).
     """
 
@@ -46,6 +50,7 @@ class MGMLoRALM(HFLM):
         pretrained: Any,
         lora: str | None = None,
         lora_revision: str | None = None,
+        merged_cache: str | None = None,
         **kwargs: Any,
     ) -> None:
         check_known_args("mgm_lora", kwargs, self.valid_model_args())
@@ -62,6 +67,7 @@ class MGMLoRALM(HFLM):
                 pretrained = merge_lora(pretrained, lora, revision=lora_revision)
         self._lora = lora or None
         self._lora_revision = lora_revision
+        self._merged_cache = merged_cache  # see lm_eval_ext.models.merged_cache
         super().__init__(pretrained=pretrained, **kwargs)
 
     @classmethod
@@ -77,16 +83,14 @@ class MGMLoRALM(HFLM):
     @classmethod
     def valid_model_args(cls) -> frozenset[str]:
         """Every key ``--model_args`` may hold for this model (besides ``pretrained``)."""
-        return hflm_arg_names() | FROM_PRETRAINED_PASSTHROUGH | OWN_ARGS
+        from lm_eval_ext.resume.switch import JOURNAL_ARGS
+
+        return hflm_arg_names() | FROM_PRETRAINED_PASSTHROUGH | OWN_ARGS | JOURNAL_ARGS
 
     def _create_model(self, pretrained: str, *args: Any, **kwargs: Any) -> None:
         """Load the base model as ``hf`` does, then merge the adapter into it."""
-        super()._create_model(pretrained, *args, **kwargs)
-        if self._lora:
-            resize_for_added_tokens(self._model, len(self.tokenizer))
-            self._model = merge_lora(
-                self._model, self._lora, revision=self._lora_revision, base_name=pretrained
-            )
+        create_merged_model(self, super()._create_model, pretrained, kwargs,
+                            lambda: [self.tokenizer])
 
     def get_model_info(self) -> dict:
         """lm-eval's model info plus the merged adapter, recorded in the results JSON."""

@@ -1,0 +1,110 @@
+"""A journal directory: one append-only file per writer, read together, one lock per file.
+
+Every process (a rank of an accelerate run, a shard job, a rerun) appends to its own
+``<writer>.jsonl`` under its own lock, and reads the entries of *all* files in the directory,
+so a resume may use another number of processes or shards than the run it continues.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from lm_eval_ext.resume.lock import JournalLock
+from lm_eval_ext.resume.records import scan_file
+from lm_eval_ext.resume.writer import JournalWriter
+
+FINGERPRINT_CACHE = "fingerprints.json"
+#: Journals this process holds open, by writer file. lm-eval never closes a model, and one
+#: process evaluates sequentially, so a new run here closes the previous run's journal.
+_OPEN: dict[Path, "Journal"] = {}
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON via a temp file + rename, so readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def load_entries(root: Path) -> tuple[dict[str, dict], list[dict]]:
+    """All request entries (key -> record; a success beats an error) and all plan records."""
+    entries: dict[str, dict] = {}
+    plans: list[dict] = []
+    for path in sorted(Path(root).glob("*.jsonl")):
+        for record in scan_file(path).records:
+            if "plan" in record:
+                plans.append(record)
+                continue
+            key = record.get("k")
+            if not isinstance(key, str):
+                continue
+            old = entries.get(key)
+            if old is None or old.get("err") is not None:
+                entries[key] = record
+    return entries, plans
+
+
+class Journal:
+    """The journal directory ``root`` as seen by writer ``writer_id``."""
+
+    def __init__(self, root: Path, writer_id: str, fsync_interval: float = 5.0) -> None:
+        self.root = Path(root)
+        self.writer_id = writer_id
+        self.fsync_interval = fsync_interval
+        self.lock = JournalLock(self.root / f"{writer_id}.lock")
+        self.writer: JournalWriter | None = None
+        self.entries: dict[str, dict] = {}
+
+    def open(self) -> "Journal":
+        """Take this writer's lock, repair its torn tail, and load every file's entries."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        own_file = (self.root / f"{self.writer_id}.jsonl").resolve()
+        previous = _OPEN.pop(own_file, None)
+        if previous is not None:
+            previous.close()
+        self.lock.acquire()
+        _OPEN[own_file] = self
+        self.writer = JournalWriter(self.root / f"{self.writer_id}.jsonl", self.fsync_interval)
+        self.entries, _ = load_entries(self.root)
+        return self
+
+    def success(self, key: str) -> dict | None:
+        """The successful entry for ``key``, if any."""
+        record = self.entries.get(key)
+        return record if record is not None and record.get("err") is None else None
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        """Journal ``records`` (already durable against a process kill when this returns)."""
+        assert self.writer is not None, "Journal.open() first"
+        stamp = time.time()
+        for record in records:
+            record.setdefault("t", stamp)
+        self.writer.append(records)
+        for record in records:
+            if "k" in record and self.success(record["k"]) is None:
+                self.entries[record["k"]] = record
+
+    def fingerprint_cache(self) -> dict[str, Any]:
+        """The (size, mtime, inode) -> sha256 cache of model files kept next to the journal."""
+        path = self.root / FINGERPRINT_CACHE
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def save_fingerprint_cache(self, cache: dict[str, Any]) -> None:
+        """Persist the file-hash cache (atomically; concurrent writers just race to rename)."""
+        write_json_atomic(self.root / FINGERPRINT_CACHE, cache)
+
+    def close(self) -> None:
+        """fsync, close and release the lock."""
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+        self.lock.release()

@@ -1,0 +1,137 @@
+"""What a journal entry is keyed on: the model's identity and the request's full content.
+
+Model identity = a content hash of every file of the checkpoint directory (config, weights,
+tokenizer) and of the LoRA adapter / separate tokenizer, plus the model args that can change an
+answer. File hashes are cached by (size, mtime, inode) so a rerun does not re-read the weights.
+Request identity = request type, task name, doc id, instance index and its arguments; images
+and other binary arguments enter through their bytes, never their ``repr``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from lm_eval_ext.errors import ModelArgsError
+
+log = logging.getLogger(__name__)
+
+#: Model args that never change a response (placement, batching), so a resume may vary them.
+NEUTRAL_ARGS = frozenset(
+    {"batch_size", "max_batch_size", "device", "device_map", "parallelize", "max_memory_per_gpu",
+     "max_cpu_memory", "offload_folder", "low_cpu_mem_usage", "cache_dir", "token",
+     "local_files_only", "trust_remote_code"}
+)
+#: Args naming files or directories whose content is part of the model's identity.
+PATH_ARGS = ("pretrained", "lora", "peft", "delta", "tokenizer")
+_SKIP_DIRS = {".git", ".cache", "__pycache__"}
+
+
+def _file_sha256(path: Path, cache: dict[str, Any]) -> str:
+    st = path.stat()
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+    hit = cache.get(str(path))
+    if hit and hit[0] == stamp:
+        return hit[1]
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(block)
+    cache[str(path)] = [stamp, digest.hexdigest()]
+    return digest.hexdigest()
+
+
+def tree_fingerprint(root: Path, cache: dict[str, Any]) -> str:
+    """sha256 over (relative path, content sha256) of every file under ``root``."""
+    root = Path(root).expanduser().resolve()
+    files = [root] if root.is_file() else sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and not _SKIP_DIRS.intersection(p.relative_to(root).parts)
+    )
+    digest = hashlib.sha256()
+    for path in files:
+        rel = path.name if path == root else path.relative_to(root).as_posix()
+        digest.update(f"{rel}\0{_file_sha256(path, cache)}\n".encode())
+    return digest.hexdigest()
+
+
+def _hub_snapshot(repo_id: str, revision: str | None) -> Path | None:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, revision=revision, local_files_only=True))
+    except Exception:  # noqa: BLE001 - any failure means "not in the local cache"
+        return None
+
+
+def model_identity(args: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
+    """The model's identity record: content hashes of its files + answer-relevant args."""
+    if not isinstance(args.get("pretrained"), str):
+        raise ModelArgsError(
+            "journal=: the resume journal needs pretrained= to be a path or hub id (it keys "
+            "entries on the checkpoint's content); got a model object"
+        )
+    identity: dict[str, Any] = {"files": {}, "args": {}}
+    for name in PATH_ARGS:
+        value = args.get(name)
+        if not isinstance(value, str) or not value:
+            continue
+        path = Path(value).expanduser()
+        if not path.exists():
+            revision = args.get("lora_revision" if name == "lora" else "revision")
+            path = _hub_snapshot(value, revision) or path
+        if path.exists():
+            identity["files"][name] = tree_fingerprint(path, cache)
+        else:
+            log.warning("journal: %s=%s is not local; keying on its name/revision only", name, value)
+            identity["files"][name] = f"hub:{value}@{args.get('revision') or 'main'}"
+    identity["args"] = {
+        k: str(v) for k, v in sorted(args.items())
+        if k not in NEUTRAL_ARGS and k not in PATH_ARGS and v is not None
+    }
+    return identity
+
+
+def identity_hash(identity: dict[str, Any]) -> str:
+    """Stable short hash of an identity record."""
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:32]
+
+
+def _binary_default(obj: Any) -> Any:
+    """JSON encoding of request arguments that are not JSON: hash their bytes."""
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return {"__bytes__": hashlib.sha256(bytes(obj)).hexdigest()}
+    if hasattr(obj, "tobytes") and hasattr(obj, "mode") and hasattr(obj, "size"):  # PIL image
+        head = f"{obj.mode}:{obj.size}".encode()
+        return {"__image__": hashlib.sha256(head + obj.tobytes()).hexdigest()}
+    if hasattr(obj, "detach") and hasattr(obj, "cpu"):  # torch tensor
+        import torch
+
+        arr = obj.detach().cpu().contiguous()
+        head = f"{arr.dtype}:{tuple(arr.shape)}".encode()
+        raw = arr.view(-1).view(torch.uint8).numpy().tobytes()
+        return {"__tensor__": hashlib.sha256(head + raw).hexdigest()}
+    if hasattr(obj, "tobytes") and hasattr(obj, "dtype") and hasattr(obj, "shape"):  # numpy
+        head = f"{obj.dtype}:{obj.shape}".encode()
+        return {"__array__": hashlib.sha256(head + obj.tobytes()).hexdigest()}
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj, key=repr)
+    raise TypeError(
+        f"journal: cannot key a request argument of type {type(obj).__name__}; it has no "
+        "stable byte representation"
+    )
+
+
+def request_key(model_hash: str, reqtype: str, instance: Any, occurrence: int) -> str:
+    """Key of one request: model, type, task/doc/index, full arguments, repeat number."""
+    payload = [
+        model_hash, reqtype, instance.task_name, instance.doc_id, instance.idx,
+        list(instance.args), occurrence,
+    ]
+    blob = json.dumps(payload, sort_keys=True, default=_binary_default, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -1,0 +1,71 @@
+"""Progress of a journaled run, read from the journal alone (no model, no tasks loaded)."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lm_eval_ext.resume.journal import load_entries
+
+
+@dataclass
+class TaskStatus:
+    """Per-task doc counts for one model in one journal."""
+
+    done: int = 0
+    errored: int = 0
+    missing: int = 0
+    errors: dict[int, str] = field(default_factory=dict)  # doc id -> first error message
+
+
+def journal_dirs(out: Path) -> list[Path]:
+    """Every journal directory under ``out`` (one holding ``model-*.json``), or ``out`` itself."""
+    out = Path(out)
+    return sorted({p.parent for p in out.rglob("model-*.json")})
+
+
+def journal_status(root: Path) -> dict[str, dict[str, TaskStatus]]:
+    """model hash -> task -> :class:`TaskStatus`, from the latest plan of each request type."""
+    entries, plans = load_entries(root)
+    latest: dict[tuple[str, str], dict] = {}
+    for plan in sorted(plans, key=lambda p: p.get("t", 0)):
+        latest[(plan["m"], plan["plan"])] = plan
+    ok: dict[tuple, int] = defaultdict(int)
+    err: dict[tuple, str] = {}
+    for record in entries.values():
+        key = (record["m"], record["type"], record["task"], record["doc"])
+        if record.get("err") is None:
+            ok[key] += 1
+        else:
+            err.setdefault(key, record["err"])
+    report: dict[str, dict[str, TaskStatus]] = defaultdict(dict)
+    for (model, reqtype), plan in latest.items():
+        for task, docs in plan["tasks"].items():
+            status = report[model].setdefault(task, TaskStatus())
+            for doc, n_requests in docs.items():
+                key = (model, reqtype, task, int(doc))
+                if key in err:
+                    status.errored += 1
+                    status.errors[int(doc)] = err[key]
+                elif ok[key] >= n_requests:
+                    status.done += 1
+                else:
+                    status.missing += 1
+    return dict(report)
+
+
+def format_status(out: Path) -> str:
+    """Human-readable status of every journal under ``out``."""
+    lines = []
+    for root in journal_dirs(out):
+        for model, tasks in journal_status(root).items():
+            identity = json.loads((root / f"model-{model}.json").read_text())
+            lines.append(f"{root}  model {model}  {json.dumps(identity.get('args', {}))}")
+            lines.append(f"  {'task':32s} {'done':>6s} {'errored':>8s} {'missing':>8s}")
+            for task, st in sorted(tasks.items()):
+                lines.append(f"  {task:32s} {st.done:6d} {st.errored:8d} {st.missing:8d}")
+                for doc, message in sorted(st.errors.items()):
+                    lines.append(f"    doc {doc}: {message}")
+    return "\n".join(lines) if lines else f"no resume journal under {out}"

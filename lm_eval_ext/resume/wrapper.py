@@ -1,0 +1,204 @@
+"""``JournaledLM``: an lm-eval LM wrapper that journals every response as it is computed.
+
+Like lm-eval's ``CachingLM`` it intercepts the three request methods and passes everything
+else through; unlike it, the key covers the model's identity and the request's full content,
+work is journaled chunk by chunk (not at the end of a request type), and a request that raises
+is retried in smaller groups, then alone, and journaled as an error if it still fails.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import math
+from typing import Any, Callable
+
+from tqdm import tqdm
+
+from lm_eval_ext.errors import RequestsFailedError
+from lm_eval_ext.resume.journal import Journal
+from lm_eval_ext.resume.keys import request_key
+
+log = logging.getLogger(__name__)
+
+REQUEST_TYPES = ("loglikelihood", "loglikelihood_rolling", "generate_until")
+#: What lm-eval receives for a request that failed; its doc is then excluded from the metrics.
+ERROR_PLACEHOLDER: dict[str, Any] = {
+    "loglikelihood": (-math.inf, False),
+    "loglikelihood_rolling": -math.inf,
+    "generate_until": "",
+}
+
+
+def _decode(reqtype: str, resp: Any) -> Any:
+    if reqtype == "loglikelihood" and isinstance(resp, list):
+        return tuple(resp)
+    return resp
+
+
+def _jsonable(resp: Any) -> Any:
+    if isinstance(resp, (list, tuple)):
+        return [_jsonable(x) for x in resp]
+    return resp.item() if hasattr(resp, "item") else resp
+
+
+class JournaledLM:
+    """Wrap ``lm`` so its responses go to (and come back from) ``journal``.
+
+    Args:
+        lm: the built lm-eval LM.
+        journal: an opened :class:`Journal`.
+        model_hash: hash of the model identity (part of every key).
+        chunk_size: requests per call to ``lm``; a kill loses at most one chunk.
+        strict: raise :class:`RequestsFailedError` when requests still fail after retries.
+        fail: test hook; requests for which it returns True raise a simulated out-of-memory.
+    """
+
+    def __init__(
+        self, lm: Any, journal: Journal, model_hash: str, chunk_size: int = 64,
+        strict: bool = True, fail: Callable[[Any], bool] | None = None,
+    ) -> None:
+        self.lm = lm
+        self.journal = journal
+        self.model_hash = model_hash
+        self.chunk_size = max(1, int(chunk_size))
+        self.strict = strict
+        self.fail = fail
+        self.errored_docs: dict[str, dict[int, str]] = {}
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes not found on the wrapper: rank, world_size, tokenizer...
+        return getattr(self.__dict__["lm"], name)
+
+    def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
+        """Journaled ``loglikelihood``."""
+        return self._run("loglikelihood", requests, disable_tqdm)
+
+    def loglikelihood_rolling(self, requests: list, disable_tqdm: bool = False) -> list:
+        """Journaled ``loglikelihood_rolling``."""
+        return self._run("loglikelihood_rolling", requests, disable_tqdm)
+
+    def generate_until(self, requests: list, disable_tqdm: bool = False) -> list:
+        """Journaled ``generate_until``."""
+        return self._run("generate_until", requests, disable_tqdm)
+
+    def _keys(self, reqtype: str, requests: list) -> list[str]:
+        seen: dict[int, int] = {}
+        keys = []
+        for req in requests:
+            occurrence = seen.get(id(req), 0)  # repeats: the same Instance listed K times
+            seen[id(req)] = occurrence + 1
+            keys.append(request_key(self.model_hash, reqtype, req, occurrence))
+        return keys
+
+    def _plan_record(self, reqtype: str, requests: list) -> dict[str, Any]:
+        plan: dict[str, dict[str, int]] = {}
+        for req in requests:
+            docs = plan.setdefault(req.task_name, {})
+            docs[str(req.doc_id)] = docs.get(str(req.doc_id), 0) + 1
+        return {"plan": reqtype, "m": self.model_hash, "tasks": plan}
+
+    def _run(self, reqtype: str, requests: list, disable_tqdm: bool) -> list:
+        keys = self._keys(reqtype, requests)
+        self.journal.append([self._plan_record(reqtype, requests)])
+        results: list[Any] = [None] * len(requests)
+        done = [False] * len(requests)
+        for i, key in enumerate(keys):
+            hit = self.journal.success(key)
+            if hit is not None:
+                results[i], done[i] = _decode(reqtype, hit["resp"]), True
+        n_done = sum(done)
+        log.info("journal: %s: %d of %d requests already done", reqtype, n_done, len(requests))
+        pbar = tqdm(total=len(requests), initial=n_done, desc=f"{reqtype} (journaled)",
+                    disable=disable_tqdm or getattr(self.lm, "rank", 0) != 0)
+        for start in range(0, len(requests), self.chunk_size):
+            chunk = list(range(start, min(start + self.chunk_size, len(requests))))
+            missing = [i for i in chunk if not done[i]]
+            if not missing:
+                continue
+            retrying = any(keys[i] in self.journal.entries for i in missing)
+            # A chunk cut short by a kill is recomputed whole: same batches, same numbers.
+            group = missing if retrying else chunk
+            self._compute(reqtype, requests, keys, group, set(missing), results, done)
+            pbar.update(len(missing))
+        pbar.close()
+        return self._finish(reqtype, requests, keys, results, done)
+
+    def _compute(self, reqtype: str, requests: list, keys: list[str], group: list[int],
+                 wanted: set[int], results: list, done: list) -> None:
+        """Run ``group``; on an exception bisect it, then journal lone failures as errors."""
+        try:
+            out = self._call(reqtype, [requests[i] for i in group])
+        except Exception as exc:  # noqa: BLE001 - any failure of a request is data
+            if len(group) == 1:
+                self._journal_error(reqtype, requests[group[0]], keys[group[0]], exc)
+                return
+            log.warning("journal: %s on %d requests (%s); retrying in halves",
+                        type(exc).__name__, len(group), exc)
+            _free_accelerator_memory()
+            half = len(group) // 2
+            for part in (group[:half], group[half:]):
+                self._compute(reqtype, requests, keys, part, wanted, results, done)
+            return
+        records = []
+        for i, resp in zip(group, out, strict=True):
+            if i not in wanted:
+                continue
+            results[i], done[i] = resp, True
+            req = requests[i]
+            records.append({"k": keys[i], "m": self.model_hash, "type": reqtype,
+                            "task": req.task_name, "doc": req.doc_id, "idx": req.idx,
+                            "resp": _jsonable(resp), "err": None})
+        self.journal.append(records)
+
+    def _call(self, reqtype: str, reqs: list) -> list:
+        if self.fail is not None and any(self.fail(r) for r in reqs):
+            raise _simulated_oom(len(reqs))
+        method = getattr(self.lm, reqtype)
+        if "disable_tqdm" in inspect.signature(method).parameters:
+            return method(reqs, disable_tqdm=True)
+        return method(reqs)
+
+    def _journal_error(self, reqtype: str, req: Any, key: str, exc: Exception) -> None:
+        message = f"{type(exc).__name__}: {exc}"[:2000]
+        log.error("journal: %s request of %s doc %s failed alone: %s",
+                  reqtype, req.task_name, req.doc_id, message)
+        self.journal.append([{"k": key, "m": self.model_hash, "type": reqtype,
+                              "task": req.task_name, "doc": req.doc_id, "idx": req.idx,
+                              "resp": None, "err": message}])
+
+    def _finish(self, reqtype: str, requests: list, keys: list[str], results: list,
+                done: list) -> list:
+        failed = [i for i, ok in enumerate(done) if not ok]
+        for i in failed:
+            req = requests[i]
+            err = self.journal.entries.get(keys[i], {}).get("err", "not computed")
+            self.errored_docs.setdefault(req.task_name, {})[req.doc_id] = err
+            results[i] = ERROR_PLACEHOLDER.get(reqtype)
+        self.journal.writer.sync()
+        if failed:
+            msg = (f"{len(failed)} {reqtype} request(s) failed even alone; they are journaled "
+                   f"as errors in {self.journal.root} and a rerun retries only them")
+            if self.strict:
+                raise RequestsFailedError(msg + " (strict mode)")
+            log.warning(
+                "journal: %s. journal_strict=false: lm-eval scores these requests with a "
+                "placeholder (-inf loglikelihood / empty generation), i.e. as wrong answers; "
+                "do not report these numbers before a rerun has fixed them", msg)
+        return results
+
+
+def _simulated_oom(n: int) -> Exception:
+    import torch
+
+    return torch.OutOfMemoryError(f"simulated CUDA out of memory (test hook, batch of {n})")
+
+
+def _free_accelerator_memory() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # noqa: BLE001 - best effort only
+        pass
