@@ -126,10 +126,15 @@ class SharedContextScoringMixin:
         batch = torch.zeros((len(prefixes), int(lens.max())), dtype=torch.long, device=self.device)
         for row, prefix in enumerate(prefixes):
             batch[row, : len(prefix)] = torch.tensor(prefix, dtype=torch.long)
+        # Only each prefix's last position is scored: project just those positions onto
+        # the vocabulary when the model allows it (the lm_head is costly for big vocabs).
+        keep = torch.unique(lens - 1)
+        kwargs = {"logits_to_keep": keep} if _accepts_logits_to_keep(self.model) else {}
         with self._forward_context():
-            out = self.model(input_ids=batch, use_cache=True)
+            out = self.model(input_ids=batch, use_cache=True, **kwargs)
         _check_cache(out.past_key_values)
-        last = out.logits[torch.arange(len(prefixes), device=self.device), lens - 1]
+        cols = torch.searchsorted(keep, lens - 1) if kwargs else lens - 1
+        last = out.logits[torch.arange(len(prefixes), device=self.device), cols]
         return F.log_softmax(last, dim=-1, dtype=self.softmax_dtype), out.past_key_values, lens
 
     def _run_branches(
@@ -166,6 +171,16 @@ class SharedContextScoringMixin:
                 use_cache=True,
             )
         return F.log_softmax(out.logits, dim=-1, dtype=self.softmax_dtype)
+
+
+def _accepts_logits_to_keep(model: Any) -> bool:
+    """Whether ``model.forward`` takes ``logits_to_keep`` (transformers causal LMs do)."""
+    import inspect
+
+    try:
+        return "logits_to_keep" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _check_cache(cache: Any) -> None:

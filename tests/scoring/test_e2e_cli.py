@@ -25,5 +25,7 @@ def test_cli_mgm_lora_reports_all_metrics_with_tokenizer_from_model_args(tmp_pat
             assert 0.0 <= results[task][f"{metric},none"] <= 1.0
         samples = read_samples(out, task)
         assert samples and all("acc_norm_token" in s for s in samples)
-        n = len(samples[0]["arguments"]) // 2
-        assert all(ctx == "Answer:" for ctx, _ in samples[0]["arguments"][n:])
+        # on disk: {"gen_args_<i>": {"arg_0": context, "arg_1": continuation}}
+        args = [a["arg_0"] for _, a in sorted(samples[0]["arguments"].items(),
+                                              key=lambda kv: int(kv[0].rsplit("_", 1)[1]))]
+        assert args[len(args) // 2:] == ["Answer:"] * (len(args) // 2)

@@ -50,8 +50,14 @@ def _words(rng, n):
     return " ".join(rng.choice(vocab) for _ in range(n))
 
 
-def test_shared_and_different_contexts_in_one_batch(lms):
+@pytest.mark.parametrize("logits_to_keep", [True, False])
+def test_shared_and_different_contexts_in_one_batch(lms, monkeypatch, logits_to_keep):
+    from lm_eval_ext.scoring import shared_context
+
     base, shared = lms
+    assert shared_context._accepts_logits_to_keep(shared.model)
+    # False: the path for models whose forward has no ``logits_to_keep``
+    monkeypatch.setattr(shared_context, "_accepts_logits_to_keep", lambda m: logits_to_keep)
     rng = random.Random(0)
     pairs = []
     for _ in range(5):
