@@ -2,8 +2,9 @@
 
     lm_eval --model mgm_lora --model_args pretrained=BASE,lora=ADAPTER_DIR --tasks ...
 
-Without ``lora=`` it is ``hf``. Only the model-creation hook of ``HFLM`` is overridden, so
-batching, truncation, chat templates, generation and multi-GPU handling stay lm-eval's own.
+Without ``lora=`` it is ``hf``. Besides the model-creation hook of ``HFLM``, only
+loglikelihood scoring is replaced (``SharedContextScoringMixin``: each shared context is run
+once); truncation rules, chat templates, generation and multi-GPU handling stay lm-eval's own.
 """
 
 from __future__ import annotations

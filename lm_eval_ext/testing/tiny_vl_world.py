@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from lm_eval_ext.testing.tiny_world import build_tokenizer
+from lm_eval_ext.testing.tiny_world import build_tokenizer, randomize_lora_b
 
 __all__ = [
     "QWEN_VL_SPECIAL_TOKENS",
@@ -140,11 +140,7 @@ def build_vl_lora_adapter(base_dir: Path, out_dir: Path, *, r: int = 4, b_std: f
     config = LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0,
                         target_modules=list(target_modules))
     peft_model = get_peft_model(base, config)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in peft_model.named_parameters():
-            if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=gen) * b_std)
+    randomize_lora_b(peft_model, std=b_std, seed=seed)
     peft_model.save_pretrained(Path(out_dir), safe_serialization=True)
     return Path(out_dir)
 

@@ -17,6 +17,7 @@ __all__ = [
     "build_tokenizer",
     "build_tiny_causal_lm",
     "build_lora_adapter",
+    "randomize_lora_b",
     "build_mc_dataset",
     "corpus_lines",
 ]
@@ -171,14 +172,21 @@ def build_lora_adapter(
         task_type="CAUSAL_LM",
     )
     peft_model = get_peft_model(base, config)
+    randomize_lora_b(peft_model, std=b_std, seed=seed)
+    out_dir = Path(out_dir)
+    peft_model.save_pretrained(out_dir, safe_serialization=True)
+    return out_dir
+
+
+def randomize_lora_b(peft_model, *, std: float, seed: int) -> None:
+    """Fill every LoRA B matrix with seeded normal noise (PEFT initialises B to zero)."""
+    import torch
+
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, param in peft_model.named_parameters():
             if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=gen) * b_std)
-    out_dir = Path(out_dir)
-    peft_model.save_pretrained(out_dir, safe_serialization=True)
-    return out_dir
+                param.copy_(torch.randn(param.shape, generator=gen) * std)
 
 
 def build_mc_dataset(path: Path, n_docs: int = 24, n_choices: int = 4, seed: int = 0) -> Path:
