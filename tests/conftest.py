@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+
+# Tiny models run fastest on one thread, and parallel threads on a 2-core runner that also
+# runs lm_eval subprocesses oversubscribe it (measured 50x slower): before torch is imported.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 from pathlib import Path
 
 import pytest

@@ -17,6 +17,8 @@ SUBCOMMANDS = [
     "lm_eval_ext.cli.models_cmd",
     "lm_eval_ext.cli.tiny_world_cmd",
     "lm_eval_ext.cli.status_cmd",
+    "lm_eval_ext.cli.rescore_cmd",
+    "lm_eval_ext.cli.merge_cmd",
 ]
 
 

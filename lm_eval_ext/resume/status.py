@@ -29,9 +29,16 @@ def journal_dirs(out: Path) -> list[Path]:
 def journal_status(root: Path) -> dict[str, dict[str, TaskStatus]]:
     """model hash -> task -> :class:`TaskStatus`, from the latest plan of each request type."""
     entries, plans = load_entries(root)
-    latest: dict[tuple[str, str], dict] = {}
+    # the latest plan of each writer: the ranks of a multi-process run plan their own docs
+    latest: dict[tuple[str, str, str], dict] = {}
     for plan in sorted(plans, key=lambda p: p.get("t", 0)):
-        latest[(plan["m"], plan["plan"])] = plan
+        latest[(plan["m"], plan["plan"], plan.get("w", ""))] = plan
+    planned: dict[tuple[str, str], dict[str, dict[str, int]]] = defaultdict(dict)
+    for (model, reqtype, _), plan in latest.items():
+        for task, docs in plan["tasks"].items():
+            merged = planned[(model, reqtype)].setdefault(task, {})
+            for doc, n_requests in docs.items():
+                merged[doc] = max(merged.get(doc, 0), n_requests)
     ok: dict[tuple, int] = defaultdict(int)
     err: dict[tuple, str] = {}
     for record in entries.values():
@@ -41,8 +48,8 @@ def journal_status(root: Path) -> dict[str, dict[str, TaskStatus]]:
         else:
             err.setdefault(key, record["err"])
     report: dict[str, dict[str, TaskStatus]] = defaultdict(dict)
-    for (model, reqtype), plan in latest.items():
-        for task, docs in plan["tasks"].items():
+    for (model, reqtype), tasks in planned.items():
+        for task, docs in tasks.items():
             status = report[model].setdefault(task, TaskStatus())
             for doc, n_requests in docs.items():
                 key = (model, reqtype, task, int(doc))

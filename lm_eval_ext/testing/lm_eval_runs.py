@@ -56,3 +56,39 @@ def read_samples(output_path: Path, task: str) -> list[dict]:
     )
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return sorted(rows, key=lambda r: r["doc_id"])
+
+
+def evaluate_and_save(
+    model_args: dict, tasks: list[str], include_path: Path, out: Path, **kwargs
+) -> dict:
+    """``simple_evaluate`` in-process, then save results + samples under ``out`` as the CLI does."""
+    import lm_eval
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.tasks import TaskManager
+
+    manager = TaskManager(include_path=str(include_path), include_defaults=False,
+                          metadata=dict(model_args))
+    options = {"batch_size": 4, "device": "cpu", **kwargs}
+    tracker = EvaluationTracker(output_path=str(out))
+    results = lm_eval.simple_evaluate(
+        model="mgm_lora", model_args=model_args, tasks=tasks, task_manager=manager,
+        log_samples=True, evaluation_tracker=tracker, **options,
+    )
+    samples = results.pop("samples")
+    tracker.save_results_aggregated(results=results, samples=samples)
+    for task in results["configs"]:
+        tracker.save_results_samples(task_name=task, samples=samples[task])
+    return results
+
+
+#: The bundled sample tasks: 80 loglikelihood + 20 generate_until requests.
+SAMPLE_TASKS = ("ext_sample_mc", "ext_sample_gen")
+
+
+def journaled_cli_args(world, tasks_dir: Path, out: Path, extra: str = "") -> list[str]:
+    """``lm_eval`` arguments of a journaled run (chunks of 8) of the tiny world on the samples."""
+    model_args = (f"pretrained={world.model_dir},lora={world.lora_dir},"
+                  f"journal={out / 'journal'},journal_chunk=8{extra}")
+    return ["--include_path", str(tasks_dir / "sample"), "--tasks", ",".join(SAMPLE_TASKS),
+            "--model", "mgm_lora", "--model_args", model_args, "--device", "cpu",
+            "--batch_size", "4", "--log_samples", "--output_path", str(out)]

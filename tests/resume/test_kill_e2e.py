@@ -11,19 +11,12 @@ import pytest
 from lm_eval_ext.resume.journal import load_entries
 from lm_eval_ext.resume.records import scan_file
 from lm_eval_ext.resume.writer import KILL_ENV
+from lm_eval_ext.testing.lm_eval_runs import SAMPLE_TASKS as TASKS
+from lm_eval_ext.testing.lm_eval_runs import journaled_cli_args as _args
 from lm_eval_ext.testing.lm_eval_runs import read_results, read_samples, run_lm_eval
 
 pytestmark = pytest.mark.e2e
 
-TASKS = ("ext_sample_mc", "ext_sample_gen")  # 80 loglikelihood + 20 generate_until requests
-
-
-def _args(world, tasks_dir: Path, out: Path) -> list[str]:
-    model_args = (f"pretrained={world.model_dir},lora={world.lora_dir},"
-                  f"journal={out / 'journal'},journal_chunk=8")
-    return ["--include_path", str(tasks_dir / "sample"), "--tasks", ",".join(TASKS),
-            "--model", "mgm_lora", "--model_args", model_args, "--device", "cpu",
-            "--batch_size", "4", "--log_samples", "--output_path", str(out)]
 
 
 def _killed_run(args: list[str], cwd: Path, point: str) -> None:
@@ -41,9 +34,9 @@ def _request_keys(journal: Path) -> Counter:
                    if "k" in r)
 
 
-def test_kill_anywhere_then_rerun_equals_clean_run(tiny_world, tasks_dir, tmp_path):
-    clean, resumed = tmp_path / "clean", tmp_path / "resumed"
-    run_lm_eval(_args(tiny_world, tasks_dir, clean), cwd=tmp_path)
+def test_kill_anywhere_then_rerun_equals_clean_run(tiny_world, tasks_dir, tmp_path,
+                                                   clean_cli_run):
+    clean, resumed = clean_cli_run, tmp_path / "resumed"
     args = _args(tiny_world, tasks_dir, resumed)
 
     _killed_run(args, tmp_path, "load")  # lock taken, model loading: nothing journaled

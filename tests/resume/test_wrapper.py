@@ -63,15 +63,17 @@ def test_failures_are_journaled_retried_alone_and_fixed_by_rerun(
 ):
     monkeypatch.setenv(FAIL_ENV, f"{TASK}:3,5")
     with pytest.raises(RequestsFailedError, match="8 loglikelihood request"):
-        _evaluate(tasks_dir, lora_args)  # strict is the default: errors are never scored
+        _evaluate(tasks_dir, {**lora_args, "journal_strict": "true"})  # opt-in: never scores
     entries, _ = load_entries(tmp_path_of(lora_args))
     errors = [r for r in entries.values() if r["err"]]
     assert sorted({r["doc"] for r in errors}) == [3, 5] and len(errors) == 8
     assert all("OutOfMemoryError" in r["err"] for r in errors)
     assert len(entries) == 80  # every other request succeeded despite sharing batches
 
-    # opt-in lenient mode: the run goes on, errored requests get a -inf placeholder
-    lenient = _evaluate(tasks_dir, {**lora_args, "journal_strict": "false"})
+    # default: the run goes on; the errored docs are reported with the results (lm-eval puts
+    # get_model_info() under config) and get a -inf placeholder, never a computed response
+    lenient = _evaluate(tasks_dir, lora_args)
+    assert lenient["config"]["lm_eval_ext"]["errored_docs"] == {TASK: 2}
     docs = {s["doc_id"]: s for s in lenient["samples"][TASK]}
     assert docs[3]["resps"][0][0][0] == -math.inf
 
@@ -79,4 +81,5 @@ def test_failures_are_journaled_retried_alone_and_fixed_by_rerun(
     fixed = _evaluate(tasks_dir, lora_args)
     clean = _evaluate(tasks_dir, {**lora_args, "journal": str(tmp_path_of(lora_args)) + "2"})
     assert fixed["results"] == clean["results"]
+    assert fixed["config"]["lm_eval_ext"]["errored_docs"] == {}
     assert not [r for r in load_entries(tmp_path_of(lora_args))[0].values() if r["err"]]

@@ -1,0 +1,79 @@
+"""The resume layer through the real ``lm_eval`` and ``lm-eval-ext`` command lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lm_eval_ext.resume.switch import FAIL_ENV
+from lm_eval_ext.testing.lm_eval_runs import OFFLINE_ENV, SAMPLE_TASKS, read_results, read_samples
+from lm_eval_ext.testing.lm_eval_runs import journaled_cli_args as _args
+from lm_eval_ext.testing.lm_eval_runs import run_lm_eval
+
+pytestmark = pytest.mark.e2e
+
+
+def _ext(*args: str) -> subprocess.CompletedProcess:
+    exe = str(Path(sys.executable).with_name("lm-eval-ext"))
+    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, **OFFLINE_ENV})
+
+
+def _acc(rows: list[dict], skip: set[int]) -> float:
+    hits = [float(np.argmax([float(r[0]) for r in row["filtered_resps"]]) == int(row["target"]))
+            for row in rows if row["doc_id"] not in skip]
+    return sum(hits) / len(hits)
+
+
+@pytest.fixture()
+def clean(clean_cli_run) -> Path:
+    return clean_cli_run
+
+
+def test_failed_docs_are_excluded_from_the_results_json(tiny_world, tasks_dir, tmp_path, clean):
+    out = tmp_path / "out"
+    os.environ[FAIL_ENV] = "ext_sample_mc:3"
+    try:
+        proc = run_lm_eval(_args(tiny_world, tasks_dir, out), cwd=tmp_path)
+    finally:
+        del os.environ[FAIL_ENV]
+    assert "excluded from every metric" in proc.stderr
+    res = read_results(out)
+    assert res["n-samples"]["ext_sample_mc"] == {"original": 20, "effective": 19, "errored": 1}
+    assert res["config"]["lm_eval_ext"]["errored_docs"] == {"ext_sample_mc": 1}
+    assert "OutOfMemoryError" in res["lm_eval_ext"]["excluded_docs"]["ext_sample_mc"]["3"]
+    expected = _acc(read_samples(clean, "ext_sample_mc"), {3})  # the clean run minus doc 3
+    assert res["results"]["ext_sample_mc"]["acc,none"] == pytest.approx(expected)
+    rows = read_samples(out, "ext_sample_mc")
+    assert rows[3]["lm_eval_ext_error"] and rows[3]["acc"] is None
+
+    status = _ext("status", str(out))
+    assert status.returncode == 1 and "doc 3: OutOfMemoryError" in status.stdout
+
+    rescored = _ext("rescore", str(out))
+    assert rescored.returncode == 0, rescored.stderr
+    files = sorted(out.rglob("results_*.json"))
+    assert len(files) == 2
+    new = json.loads(files[-1].read_text())
+    assert new["results"] == res["results"] and new["n-samples"] == res["n-samples"]
+
+
+def test_cli_shards_merge_into_the_single_run(tiny_world, tasks_dir, tmp_path, clean):
+    for k in range(2):
+        out = tmp_path / f"shard{k}"
+        run_lm_eval(_args(tiny_world, tasks_dir, out, f",journal_shard={k}/2"), cwd=tmp_path)
+        partial = read_results(out)  # a shard's own results cover the docs it computed
+        counts = partial["n-samples"]["ext_sample_mc"]
+        assert 0 < counts["effective"] < 20 and counts["errored"] == 20 - counts["effective"]
+    merged = tmp_path / "merged"
+    proc = _ext("merge", str(tmp_path / "shard0"), str(tmp_path / "shard1"), "-o", str(merged))
+    assert proc.returncode == 0, proc.stderr
+    assert read_results(merged)["results"] == read_results(clean)["results"]
+    for task in SAMPLE_TASKS:
+        assert read_samples(merged, task) == read_samples(clean, task)
