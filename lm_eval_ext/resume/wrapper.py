@@ -18,6 +18,7 @@ from tqdm import tqdm
 from lm_eval_ext.errors import RequestsFailedError
 from lm_eval_ext.resume.journal import Journal
 from lm_eval_ext.resume.keys import request_key
+from lm_eval_ext.resume.writer import kill_hook
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,7 @@ class JournaledLM:
         self.shard = shard
         self.errored_docs: dict[str, dict[int, str]] = {}
         self.skipped_requests = 0  # requests of other shards
+        self.calls = 0  # model calls made (the kill tests' ``call:N`` counts them)
 
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes not found on the wrapper: rank, world_size, tokenizer...
@@ -201,8 +203,12 @@ class JournaledLM:
             raise _simulated_oom(len(reqs))
         method = getattr(self.lm, reqtype)
         if "disable_tqdm" in inspect.signature(method).parameters:
-            return method(reqs, disable_tqdm=True)
-        return method(reqs)
+            out = method(reqs, disable_tqdm=True)
+        else:
+            out = method(reqs)
+        self.calls += 1
+        kill_hook("call", self.calls)
+        return out
 
     def _journal_error(self, reqtype: str, req: Any, key: str, exc: Exception) -> None:
         message = f"{type(exc).__name__}: {exc}"[:2000]

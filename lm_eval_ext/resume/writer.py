@@ -15,7 +15,9 @@ from typing import Any
 from lm_eval_ext.resume.records import encode_record, scan_file
 
 #: Test hook: ``load`` (die after taking the lock), ``record:N`` (die after the write holding the
-#: N-th record), ``torn:N`` (write half of the N-th record, then die). Used by the kill tests.
+#: N-th record), ``torn:N`` (write half of the N-th record, then die), ``call:N`` (die when the
+#: N-th model call has computed its batch, before anything of it is journaled: a kill
+#: mid-computation). Used by the kill tests.
 KILL_ENV = "LM_EVAL_EXT_RESUME_KILL"
 
 
@@ -27,6 +29,8 @@ def kill_hook(stage: str, count: int = 0, total_after: int = 0) -> tuple[str, in
     """
     what, _, num = os.environ.get(KILL_ENV, "").partition(":")
     if what == "load" and stage == "load":
+        die()
+    if what == "call" and stage == "call" and num.isdigit() and count == int(num):
         die()
     if what in ("record", "torn") and stage == "write" and num.isdigit():
         if count < int(num) <= total_after:

@@ -46,7 +46,10 @@ def test_kill_anywhere_then_rerun_equals_clean_run(tiny_world, tasks_dir, tmp_pa
     assert (resumed / "journal" / "main.jsonl").read_bytes()[-1:] != b"\n"
     assert len(load_entries(resumed / "journal")[0]) == 28
     _killed_run(args, tmp_path, "record:20")  # killed after a chunk write, mid-loglikelihood
-    assert 28 < len(load_entries(resumed / "journal")[0]) < 80
+    after_write = len(load_entries(resumed / "journal")[0])
+    assert 28 < after_write < 80
+    _killed_run(args, tmp_path, "call:2")  # mid-computation: a batch computed, not journaled
+    assert len(load_entries(resumed / "journal")[0]) == after_write + 8
     assert not list(resumed.rglob("results_*.json"))
 
     run_lm_eval(args, cwd=tmp_path)
