@@ -24,6 +24,13 @@ FINGERPRINT_CACHE = "fingerprints.json"
 _OPEN: dict[Path, "Journal"] = {}
 
 
+def close_open_journals() -> None:
+    """Release every journal this process holds (in-process callers, between evaluations)."""
+    for journal in list(_OPEN.values()):
+        journal.close()
+    _OPEN.clear()
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON via a temp file + rename, so readers never see half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")

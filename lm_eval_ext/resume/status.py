@@ -63,10 +63,20 @@ def journal_status(root: Path) -> dict[str, dict[str, TaskStatus]]:
     return dict(report)
 
 
+def journal_shards(root: Path) -> set[str]:
+    """The ``K/N`` shards whose plans are in the journal (empty for unsharded runs)."""
+    _, plans = load_entries(root)
+    return {f"{p['shard'][0]}/{p['shard'][1]}" for p in plans if p.get("shard")}
+
+
 def format_status(out: Path) -> str:
     """Human-readable status of every journal under ``out``."""
     lines = []
     for root in journal_dirs(out):
+        shards = journal_shards(root)
+        if len(shards) == 1 and not any(p.name.startswith("shard") for p in root.glob("*.jsonl")):
+            lines.append(f"{root}: shard {shards.pop()}: the other shards' docs count as missing "
+                         "(run status on the output of `lm-eval-ext merge`)")
         for model, tasks in journal_status(root).items():
             identity = json.loads((root / f"model-{model}.json").read_text())
             lines.append(f"{root}  model {model}  {json.dumps(identity.get('args', {}))}")

@@ -13,6 +13,7 @@ from lm_eval_ext.resume.merge import merge_shards
 from lm_eval_ext.resume.outputs import RunOutputError
 from lm_eval_ext.resume.records import scan_file
 from lm_eval_ext.resume.reevaluate import model_args_dict
+from lm_eval_ext.resume.status import format_status, journal_status
 from lm_eval_ext.resume.switch import parse_shard
 from lm_eval_ext.testing.lm_eval_runs import evaluate_and_save, read_results, read_samples
 
@@ -59,6 +60,10 @@ def test_merge_of_all_shards_equals_the_single_run(runs):
         assert read_samples(runs / "merged", task) == read_samples(runs / "single", task)
     merged_journal = runs / "merged" / "journal"
     assert sum(len(scan_file(p).records) > 0 for p in merged_journal.glob("*.jsonl")) == 4
+    assert "shard 1/4: the other shards' docs count as missing" in format_status(runs / "shard1")
+    status = journal_status(merged_journal)
+    assert {(t, st.done, st.errored, st.missing) for st_by_task in status.values()
+            for t, st in st_by_task.items()} == {(t, 20, 0, 0) for t in TASKS}
     args = model_args_dict(merged)  # a later rescore of the merged run uses the merged journal
     assert args["journal"] == str(merged_journal) and "journal_shard" not in args
 

@@ -83,3 +83,32 @@ def test_failures_are_journaled_retried_alone_and_fixed_by_rerun(
     assert fixed["results"] == clean["results"]
     assert fixed["config"]["lm_eval_ext"]["errored_docs"] == {}
     assert not [r for r in load_entries(tmp_path_of(lora_args))[0].values() if r["err"]]
+
+
+def test_a_second_run_on_a_journal_in_use_refuses_before_loading(tasks_dir, lora_args):
+    """Another process holds the journal (a first run): ours stops at once, nothing touched."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from lm_eval_ext.errors import JournalLockedError
+    from lm_eval_ext.resume.journal import close_open_journals
+
+    journal = Path(lora_args["journal"])
+    _evaluate(tasks_dir, lora_args)  # some entries already there
+    close_open_journals()  # this process is done with it
+    before = (journal / "main.jsonl").read_bytes()
+    hold = ("import sys, time; from pathlib import Path; "
+            "from lm_eval_ext.resume.lock import JournalLock; "
+            "JournalLock(Path(sys.argv[1])).acquire(); print('locked', flush=True); "
+            "time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(journal / "main.lock")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(JournalLockedError, match=f"pid {holder.pid}"):
+            _evaluate(tasks_dir, lora_args)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert (journal / "main.jsonl").read_bytes() == before
