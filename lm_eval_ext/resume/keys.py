@@ -127,11 +127,31 @@ def _binary_default(obj: Any) -> Any:
     )
 
 
-def request_key(model_hash: str, reqtype: str, instance: Any, occurrence: int) -> str:
-    """Key of one request: model, type, task/doc/index, full arguments, repeat number."""
+def _doc_default(obj: Any) -> Any:
+    try:
+        return _binary_default(obj)
+    except TypeError:  # no stable bytes: its text (at worst a key that never matches again)
+        return {"__str__": str(obj)}
+
+
+def doc_fingerprint(doc: Any) -> str:
+    """sha256 of a task doc (the dataset row the request was built from), images by bytes."""
+    blob = json.dumps(doc, sort_keys=True, default=_doc_default, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def request_key(model_hash: str, reqtype: str, instance: Any, occurrence: int,
+                doc_hash: str | None = None) -> str:
+    """Key of one request: model, type, task/doc/index, the doc's content, full arguments
+    (prompt, continuation, generation kwargs, images), repeat number.
+
+    The task enters through everything of it a response can depend on: its name, the doc
+    (dataset content) and the request it built (template, few-shot context, kwargs).
+    ``doc_hash`` is :func:`doc_fingerprint` of ``instance.doc`` (pass it to hash a doc once).
+    """
     payload = [
         model_hash, reqtype, instance.task_name, instance.doc_id, instance.idx,
-        list(instance.args), occurrence,
+        doc_hash or doc_fingerprint(instance.doc), list(instance.args), occurrence,
     ]
     blob = json.dumps(payload, sort_keys=True, default=_binary_default, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()

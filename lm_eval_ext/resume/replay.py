@@ -17,7 +17,7 @@ from typing import Any
 from lm_eval.api.model import LM
 
 from lm_eval_ext.resume.journal import load_entries
-from lm_eval_ext.resume.keys import request_key
+from lm_eval_ext.resume.keys import doc_fingerprint, request_key
 from lm_eval_ext.resume.wrapper import ERROR_PLACEHOLDER, _decode
 
 log = logging.getLogger(__name__)
@@ -116,9 +116,13 @@ class ReplayLM(LM):
 def journal_answers(journal_root: Any, model_hash: str) -> AnswerFn:
     """Answers from the journal(s) under ``journal_root`` for the model ``model_hash``."""
     entries, _ = load_entries(journal_root)
+    doc_hashes: dict[int, str] = {}
 
     def answer(reqtype: str, req: Any, occurrence: int) -> tuple[Any, str | None]:
-        record = entries.get(request_key(model_hash, reqtype, req, occurrence))
+        if id(req.doc) not in doc_hashes:
+            doc_hashes[id(req.doc)] = doc_fingerprint(req.doc)
+        key = request_key(model_hash, reqtype, req, occurrence, doc_hashes[id(req.doc)])
+        record = entries.get(key)
         if record is None:
             return None, "not computed (no journal entry)"
         if record.get("err") is not None:

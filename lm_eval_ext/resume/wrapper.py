@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from lm_eval_ext.errors import RequestsFailedError
 from lm_eval_ext.resume.journal import Journal
-from lm_eval_ext.resume.keys import request_key
+from lm_eval_ext.resume.keys import doc_fingerprint, request_key
 from lm_eval_ext.resume.writer import kill_hook
 
 log = logging.getLogger(__name__)
@@ -101,11 +101,15 @@ class JournaledLM:
 
     def _keys(self, reqtype: str, requests: list) -> list[str]:
         seen: dict[int, int] = {}
+        doc_hashes: dict[int, str] = {}  # a doc's requests share its dict: hash it once
         keys = []
         for req in requests:
             occurrence = seen.get(id(req), 0)  # repeats: the same Instance listed K times
             seen[id(req)] = occurrence + 1
-            keys.append(request_key(self.model_hash, reqtype, req, occurrence))
+            doc_hash = doc_hashes.get(id(req.doc))
+            if doc_hash is None:
+                doc_hash = doc_hashes[id(req.doc)] = doc_fingerprint(req.doc)
+            keys.append(request_key(self.model_hash, reqtype, req, occurrence, doc_hash))
         return keys
 
     def _plan_record(self, reqtype: str, requests: list) -> dict[str, Any]:

@@ -37,8 +37,9 @@ def test_fingerprint_cache_is_used(tiny_world):
     assert model_identity({"pretrained": str(tiny_world.model_dir)}, poisoned) != fresh
 
 
-def _inst(args: tuple, doc_id: int = 0) -> SimpleNamespace:
-    return SimpleNamespace(task_name="t", doc_id=doc_id, idx=0, args=args)
+def _inst(args: tuple, doc_id: int = 0, doc: dict | None = None) -> SimpleNamespace:
+    return SimpleNamespace(task_name="t", doc_id=doc_id, idx=0, args=args,
+                           doc=doc if doc is not None else {"q": "q", "answer": 1})
 
 
 def test_request_key_covers_images_and_repeats():
@@ -50,3 +51,14 @@ def test_request_key_covers_images_and_repeats():
     assert key(("q", gen)) != key(("q", gen), occ=1)
     assert key(("q", gen)) != key(("q", gen), doc=1)
     assert request_key("m1", "x", _inst(("q",)), 0) != request_key("m2", "x", _inst(("q",)), 0)
+
+
+def test_request_key_covers_the_task_doc():
+    """Same prompt, different dataset row (e.g. a new dataset revision): not reused."""
+    a = request_key("m", "x", _inst(("q",), doc={"q": "q", "answer": 1}), 0)
+    b = request_key("m", "x", _inst(("q",), doc={"q": "q", "answer": 2}), 0)
+    same = request_key("m", "x", _inst(("q",), doc={"answer": 1, "q": "q"}), 0)
+    img = {"image": Image.new("RGB", (4, 4), "red"), "q": "q"}
+    assert a != b and a == same
+    assert request_key("m", "x", _inst(("q",), doc=img), 0) == request_key(
+        "m", "x", _inst(("q",), doc={**img, "image": img["image"].copy()}), 0)
