@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from lm_eval_ext.cli._args import add_include_path
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``merge`` subcommand."""
@@ -20,9 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("shards", type=Path, nargs="+", help="the shards' --output_path directories")
     p.add_argument("-o", "--output_path", type=Path, required=True,
                    help="where to write the merged journal, results and samples")
-    p.add_argument("--include_path", action="append", default=None, metavar="DIR",
-                   help="task directories (repeatable); default: where the run's task configs "
-                   "came from, plus lm-eval's built-in tasks when the run used any")
+    add_include_path(p)
     p.set_defaults(func=run)
 
 

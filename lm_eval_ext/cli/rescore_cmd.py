@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from lm_eval_ext.cli._args import add_include_path
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``rescore`` subcommand."""
@@ -19,9 +21,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("out", type=Path,
                    help="the run's --output_path, or one results_*.json (default: the newest)")
-    p.add_argument("--include_path", action="append", default=None, metavar="DIR",
-                   help="task directories (repeatable); default: where the run's task configs "
-                   "came from, plus lm-eval's built-in tasks when the run used any")
+    add_include_path(p)
     p.add_argument("--in_place", action="store_true",
                    help="overwrite the run's results and samples files instead of adding new ones")
     p.add_argument("--no_journal", action="store_true",
