@@ -159,7 +159,8 @@ def _load() -> str:
 def _print_header(world: BenchWorld, opts: argparse.Namespace) -> None:
     import torch
 
-    print(f"resume-layer benchmark{' (QUICK: sanity run, not a measurement)' if opts.quick else ''}")
+    quick = " (QUICK: sanity run, not a measurement)" if opts.quick else ""
+    print(f"resume-layer benchmark{quick}")
     print(f"model: Llama {world.n_params / 1e6:.2f}M params + merged LoRA (mgm_lora), float32, "
           f"cpu, torch threads = {torch.get_num_threads()} (set explicitly), "
           f"batch_size = {opts.batch_size}")
@@ -182,8 +183,8 @@ def _print_summary(times: dict[str, list[tuple[float, float]]],
             (f"(c') resume, kill at {frac:.0f}% of (b)'s time", rt, rtc)]
     for label, wall, cpu in rows:
         print(f"  {label:42s}: {wall:8.2f} s wall {cpu:8.2f} s cpu")
-    print(f"  journal overhead  b/a-1 = {100 * (j / p - 1):+6.1f}% wall {100 * (jc / pc - 1):+6.1f}% "
-          "cpu   (target <= +3%)")
+    print(f"  journal overhead  b/a-1 = {100 * (j / p - 1):+6.1f}% wall "
+          f"{100 * (jc / pc - 1):+6.1f}% cpu   (target <= +3%)")
     print(f"  resume cost       c/b   = {100 * r / j:6.1f}% wall {100 * rc / jc:6.1f}% cpu   "
           "(target <= 15%)")
     print(f"  resume cost       c'/b  = {100 * rt / j:6.1f}% wall {100 * rtc / jc:6.1f}% cpu   "

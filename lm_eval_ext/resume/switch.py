@@ -89,10 +89,10 @@ def fail_hook_from_env() -> Callable[[Any], bool] | None:
 
 def wrap(lm: Any, journal: Journal, model_hash: str, opts: dict[str, Any]) -> Any:
     """The built ``lm`` wrapped in a :class:`JournaledLM`."""
-    from lm_eval_ext.resume.wrapper import JournaledLM
+    from lm_eval_ext.resume.wrapper import DEFAULT_CHUNK, JournaledLM
 
     try:
-        chunk = int(opts.get("journal_chunk", 64))
+        chunk = int(opts.get("journal_chunk", DEFAULT_CHUNK))
     except ValueError:
         raise ModelArgsError(f"journal_chunk={opts['journal_chunk']}: expected an integer") from None
     return JournaledLM(

@@ -23,6 +23,9 @@ from lm_eval_ext.resume.writer import kill_hook
 log = logging.getLogger(__name__)
 
 REQUEST_TYPES = ("loglikelihood", "loglikelihood_rolling", "generate_until")
+#: Requests per model call: a kill loses at most one chunk's work; bigger chunks batch better
+#: (bench/resume.py: journal overhead vs chunk size).
+DEFAULT_CHUNK = 256
 #: What lm-eval receives for a request that failed; its doc is then excluded from the metrics.
 ERROR_PLACEHOLDER: dict[str, Any] = {
     "loglikelihood": (-math.inf, False),
@@ -58,7 +61,7 @@ class JournaledLM:
     """
 
     def __init__(
-        self, lm: Any, journal: Journal, model_hash: str, chunk_size: int = 64,
+        self, lm: Any, journal: Journal, model_hash: str, chunk_size: int = DEFAULT_CHUNK,
         strict: bool = False, fail: Callable[[Any], bool] | None = None,
         shard: tuple[int, int] | None = None,
     ) -> None:
@@ -135,8 +138,9 @@ class JournaledLM:
                     disable=disable_tqdm or getattr(self.lm, "rank", 0) != 0)
         skipped: set[int] = set()
         multi = int(getattr(self.lm, "world_size", 1) or 1) > 1
+        order = _longest_context_first(requests)
         for number, start in enumerate(range(0, len(requests), self.chunk_size)):
-            chunk = list(range(start, min(start + self.chunk_size, len(requests))))
+            chunk = order[start:start + self.chunk_size]
             missing = [i for i in chunk if not done[i]]
             ours = not self.shard or number % self.shard[1] == self.shard[0]
             if not ours:
@@ -247,6 +251,21 @@ class JournaledLM:
 
             post_run.schedule_exclusion(self.journal.root)
         return results
+
+
+def _longest_context_first(requests: list) -> list[int]:
+    """Request indices, longest context first, a context's requests together.
+
+    lm-eval lists requests in task/doc order; cut into chunks like that, every model call
+    mixes short and long contexts and pads more (measured +5.9% padded tokens at 64-request
+    chunks). The order is deterministic, so every shard and every rerun forms the same chunks.
+    """
+    def key(i: int) -> tuple[int, str, int]:
+        context = requests[i].args[0] if requests[i].args else ""
+        text = context if isinstance(context, str) else repr(context)
+        return (-len(text), text, i)
+
+    return sorted(range(len(requests)), key=key)
 
 
 def _simulated_oom(n: int) -> Exception:
