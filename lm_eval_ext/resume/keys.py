@@ -87,7 +87,8 @@ def model_identity(args: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any
         if path.exists():
             identity["files"][name] = tree_fingerprint(path, cache)
         else:
-            log.warning("journal: %s=%s is not local; keying on its name/revision only", name, value)
+            log.warning("journal: %s=%s is not local; keying on its name/revision only",
+                        name, value)
             identity["files"][name] = f"hub:{value}@{args.get('revision') or 'main'}"
     identity["args"] = {
         k: str(v) for k, v in sorted(args.items())

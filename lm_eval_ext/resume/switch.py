@@ -94,7 +94,8 @@ def wrap(lm: Any, journal: Journal, model_hash: str, opts: dict[str, Any]) -> An
     try:
         chunk = int(opts.get("journal_chunk", DEFAULT_CHUNK))
     except ValueError:
-        raise ModelArgsError(f"journal_chunk={opts['journal_chunk']}: expected an integer") from None
+        raise ModelArgsError(
+            f"journal_chunk={opts['journal_chunk']}: expected an integer") from None
     return JournaledLM(
         lm, journal, model_hash, chunk_size=chunk,
         strict=_as_bool("journal_strict", opts.get("journal_strict", False)),
