@@ -133,3 +133,12 @@ def create_merged_model(
     lm._model = merge_lora(lm._model, lm._lora, revision=lm._lora_revision, base_name=pretrained)
     if cache is not None:
         cache.save(lm._model, preprocessors())
+
+
+def adapter_model_info(lm: Any, info: dict[str, Any]) -> dict[str, Any]:
+    """``info`` (lm-eval's model info) plus the merged adapter, for the results JSON."""
+    if lm._lora:
+        info["lora"] = lm._lora
+        if lm._lora_revision:
+            info["lora_revision"] = lm._lora_revision
+    return info

@@ -19,7 +19,7 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval_ext.errors import ModelArgsError
 from lm_eval_ext.models.factory import create_lm
 from lm_eval_ext.models.lora_merge import merge_lora
-from lm_eval_ext.models.merged_cache import create_merged_model
+from lm_eval_ext.models.merged_cache import adapter_model_info, create_merged_model
 from lm_eval_ext.models.model_args import (
     FROM_PRETRAINED_PASSTHROUGH,
     check_adapter_dir,
@@ -95,9 +95,4 @@ class MGMLoRALM(SharedContextScoringMixin, HFLM):
 
     def get_model_info(self) -> dict:
         """lm-eval's model info plus the merged adapter, recorded in the results JSON."""
-        info = super().get_model_info()
-        if self._lora:
-            info["lora"] = self._lora
-            if self._lora_revision:
-                info["lora_revision"] = self._lora_revision
-        return info
+        return adapter_model_info(self, super().get_model_info())

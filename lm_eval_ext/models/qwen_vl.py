@@ -26,7 +26,7 @@ from lm_eval.models.utils_hf import pad_and_concat
 from tqdm import tqdm
 
 from lm_eval_ext.errors import InputTooLongError, ModelArgsError
-from lm_eval_ext.models.merged_cache import create_merged_model
+from lm_eval_ext.models.merged_cache import adapter_model_info, create_merged_model
 from lm_eval_ext.models.model_args import (
     FROM_PRETRAINED_PASSTHROUGH,
     check_adapter_dir,
@@ -97,10 +97,7 @@ class QwenVLLM(HFMultimodalLM):
 
     def get_model_info(self) -> dict:
         """lm-eval's model info plus the merged adapter."""
-        info = super().get_model_info()
-        if self._lora:
-            info["lora"] = self._lora
-        return info
+        return adapter_model_info(self, super().get_model_info())
 
     # ---- inputs -------------------------------------------------------------------------
 
