@@ -156,3 +156,28 @@ def request_key(model_hash: str, reqtype: str, instance: Any, occurrence: int,
     ]
     blob = json.dumps(payload, sort_keys=True, default=_binary_default, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class RequestKeyer:
+    """Keys of one model's requests, hashing each doc once (a doc's requests share its dict)."""
+
+    def __init__(self, model_hash: str) -> None:
+        self.model_hash = model_hash
+        self._doc_hashes: dict[int, str] = {}
+
+    def key(self, reqtype: str, instance: Any, occurrence: int) -> str:
+        """:func:`request_key` of ``instance``."""
+        doc_hash = self._doc_hashes.get(id(instance.doc))
+        if doc_hash is None:
+            doc_hash = self._doc_hashes[id(instance.doc)] = doc_fingerprint(instance.doc)
+        return request_key(self.model_hash, reqtype, instance, occurrence, doc_hash)
+
+
+def with_occurrences(requests: list) -> list[tuple[Any, int]]:
+    """``(request, occurrence)``: lm-eval lists an Instance with ``repeats=K`` K times."""
+    seen: dict[int, int] = {}
+    out = []
+    for req in requests:
+        out.append((req, seen.get(id(req), 0)))
+        seen[id(req)] = out[-1][1] + 1
+    return out

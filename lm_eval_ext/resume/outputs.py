@@ -43,13 +43,7 @@ def find_results_files(out: Path) -> list[Path]:
         return [out]
     if not out.is_dir():
         raise RunOutputError(f"{out}: no such file or directory")
-    found = [p for p in out.rglob(f"{RESULTS_PREFIX}*.json") if _is_lm_eval_results(p)]
-    return sorted(found, key=lambda p: p.stem)
-
-
-def _is_lm_eval_results(path: Path) -> bool:
-    # our own rewrites keep lm-eval's name; anything else named results_* is not ours to read
-    return path.parent.name != "journal" and not path.name.startswith(".")
+    return sorted(out.rglob(f"{RESULTS_PREFIX}*.json"), key=lambda p: p.stem)
 
 
 def latest_results_file(out: Path) -> Path:
@@ -61,17 +55,22 @@ def latest_results_file(out: Path) -> Path:
     return found[-1]
 
 
-def read_run_output(results_path: Path) -> RunOutput:
-    """The results JSON at ``results_path`` and its samples files (required for every task)."""
-    results_path = Path(results_path)
+def read_results_json(results_path: Path) -> dict[str, Any]:
+    """An lm-eval results JSON; a clear error when it is not one."""
     try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
+        results = json.loads(Path(results_path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise RunOutputError(f"{results_path}: not a readable results JSON ({exc})") from None
     if not isinstance(results, dict) or "configs" not in results:
         raise RunOutputError(f"{results_path}: not an lm-eval results file (no 'configs')")
-    run = RunOutput(results_path, results, {})
-    for task in results["configs"]:
+    return results
+
+
+def read_run_output(results_path: Path) -> RunOutput:
+    """The results JSON at ``results_path`` and its samples files (required for every task)."""
+    results_path = Path(results_path)
+    run = RunOutput(results_path, read_results_json(results_path), {})
+    for task in run.results["configs"]:
         path = results_path.with_name(f"samples_{task}_{run.date_id}.jsonl")
         if not path.is_file():
             raise RunOutputError(f"{path}: missing; the run must use --log_samples "

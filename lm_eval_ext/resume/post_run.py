@@ -46,7 +46,7 @@ def schedule_exclusion(journal_root: Path) -> None:
 
 def results_written_for(journal_root: Path, since: float) -> list[Path]:
     """Results files under the journal's parent, written since ``since``, of runs using it."""
-    from lm_eval_ext.resume.outputs import find_results_files, read_run_output
+    from lm_eval_ext.resume.outputs import RunOutputError, find_results_files, read_results_json
     from lm_eval_ext.resume.rescore import run_journal
 
     found = []
@@ -54,8 +54,8 @@ def results_written_for(journal_root: Path, since: float) -> list[Path]:
         if path.stat().st_mtime < since:
             continue
         try:
-            results = read_run_output(path).results
-        except Exception:  # noqa: BLE001 - not a complete run output: not ours to fix
+            results = read_results_json(path)
+        except RunOutputError:  # not an lm-eval results file: not ours to fix
             continue
         journal = run_journal(results, path)
         if journal is not None and journal.resolve() == journal_root:

@@ -17,8 +17,8 @@ from typing import Any
 from lm_eval.api.model import LM
 
 from lm_eval_ext.resume.journal import load_entries
-from lm_eval_ext.resume.keys import doc_fingerprint, request_key
-from lm_eval_ext.resume.wrapper import ERROR_PLACEHOLDER, _decode
+from lm_eval_ext.resume.keys import RequestKeyer, with_occurrences
+from lm_eval_ext.resume.wrapper import ERROR_PLACEHOLDER, decode_response
 
 log = logging.getLogger(__name__)
 
@@ -69,15 +69,12 @@ class ReplayLM(LM):
         return self._replay("generate_until", requests)
 
     def _replay(self, reqtype: str, requests: list) -> list:
-        seen: dict[int, int] = {}
         out = []
-        for req in requests:
-            occurrence = seen.get(id(req), 0)
-            seen[id(req)] = occurrence + 1
+        for req, occurrence in with_occurrences(requests):
             resp, why = self.answer(reqtype, req, occurrence)
             if why is None:
                 self.stats.answered += 1
-                out.append(_decode(reqtype, resp))
+                out.append(decode_response(reqtype, resp))
             else:
                 self.stats.missing.setdefault(req.task_name, {}).setdefault(req.doc_id, why)
                 out.append(ERROR_PLACEHOLDER[reqtype])
@@ -116,13 +113,10 @@ class ReplayLM(LM):
 def journal_answers(journal_root: Any, model_hash: str) -> AnswerFn:
     """Answers from the journal(s) under ``journal_root`` for the model ``model_hash``."""
     entries, _ = load_entries(journal_root)
-    doc_hashes: dict[int, str] = {}
+    keyer = RequestKeyer(model_hash)
 
     def answer(reqtype: str, req: Any, occurrence: int) -> tuple[Any, str | None]:
-        if id(req.doc) not in doc_hashes:
-            doc_hashes[id(req.doc)] = doc_fingerprint(req.doc)
-        key = request_key(model_hash, reqtype, req, occurrence, doc_hashes[id(req.doc)])
-        record = entries.get(key)
+        record = entries.get(keyer.key(reqtype, req, occurrence))
         if record is None:
             return None, "not computed (no journal entry)"
         if record.get("err") is not None:

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from lm_eval_ext.resume.journal import load_entries
-from lm_eval_ext.resume.outputs import RunOutput, read_run_output, write_run_output
+from lm_eval_ext.resume.outputs import (
+    RunOutput, RunOutputError, read_run_output, write_run_output,
+)
 from lm_eval_ext.resume.reevaluate import Reevaluated, model_args_dict, reevaluate
 from lm_eval_ext.resume.replay import AnswerFn, journal_answers, samples_answers
 
@@ -45,8 +47,6 @@ def journal_model_hash(results: dict[str, Any], journal: Path) -> str:
         return str(recorded)
     models = sorted(p.stem[len("model-"):] for p in journal.glob("model-*.json"))
     if len(models) != 1:
-        from lm_eval_ext.resume.outputs import RunOutputError
-
         raise RunOutputError(f"{journal}: holds {len(models)} models and the results do not "
                              "say which one this run was")
     return models[0]

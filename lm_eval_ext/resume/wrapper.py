@@ -17,12 +17,11 @@ from tqdm import tqdm
 
 from lm_eval_ext.errors import RequestsFailedError
 from lm_eval_ext.resume.journal import Journal
-from lm_eval_ext.resume.keys import doc_fingerprint, request_key
+from lm_eval_ext.resume.keys import RequestKeyer, with_occurrences
 from lm_eval_ext.resume.writer import kill_hook
 
 log = logging.getLogger(__name__)
 
-REQUEST_TYPES = ("loglikelihood", "loglikelihood_rolling", "generate_until")
 #: Requests per model call: a kill loses at most one chunk's work; bigger chunks batch better
 #: (bench/resume.py: journal overhead vs chunk size).
 DEFAULT_CHUNK = 256
@@ -34,7 +33,8 @@ ERROR_PLACEHOLDER: dict[str, Any] = {
 }
 
 
-def _decode(reqtype: str, resp: Any) -> Any:
+def decode_response(reqtype: str, resp: Any) -> Any:
+    """A journaled (JSON) response back to what lm-eval expects (loglikelihood: a tuple)."""
     if reqtype == "loglikelihood" and isinstance(resp, list):
         return tuple(resp)
     return resp
@@ -73,7 +73,6 @@ class JournaledLM:
         self.fail = fail
         self.shard = shard
         self.errored_docs: dict[str, dict[int, str]] = {}
-        self.skipped_requests = 0  # requests of other shards
         self.calls = 0  # model calls made (the kill tests' ``call:N`` counts them)
 
     def __getattr__(self, name: str) -> Any:
@@ -103,17 +102,8 @@ class JournaledLM:
         return self._run("generate_until", requests, disable_tqdm)
 
     def _keys(self, reqtype: str, requests: list) -> list[str]:
-        seen: dict[int, int] = {}
-        doc_hashes: dict[int, str] = {}  # a doc's requests share its dict: hash it once
-        keys = []
-        for req in requests:
-            occurrence = seen.get(id(req), 0)  # repeats: the same Instance listed K times
-            seen[id(req)] = occurrence + 1
-            doc_hash = doc_hashes.get(id(req.doc))
-            if doc_hash is None:
-                doc_hash = doc_hashes[id(req.doc)] = doc_fingerprint(req.doc)
-            keys.append(request_key(self.model_hash, reqtype, req, occurrence, doc_hash))
-        return keys
+        keyer = RequestKeyer(self.model_hash)  # per call: docs are hashed once, then dropped
+        return [keyer.key(reqtype, req, occ) for req, occ in with_occurrences(requests)]
 
     def _plan_record(self, reqtype: str, requests: list) -> dict[str, Any]:
         plan: dict[str, dict[str, int]] = {}
@@ -131,7 +121,7 @@ class JournaledLM:
         for i, key in enumerate(keys):
             hit = self.journal.success(key)
             if hit is not None:
-                results[i], done[i] = _decode(reqtype, hit["resp"]), True
+                results[i], done[i] = decode_response(reqtype, hit["resp"]), True
         n_done = sum(done)
         log.info("journal: %s: %d of %d requests already done", reqtype, n_done, len(requests))
         pbar = tqdm(total=len(requests), initial=n_done, desc=f"{reqtype} (journaled)",
@@ -147,17 +137,17 @@ class JournaledLM:
                 skipped.update(missing)  # another shard's chunk (the same chunks everywhere)
                 pbar.update(len(missing))
             needed = bool(missing) and ours
-            if multi and not needed and self._any_rank_needs(needed):
-                # HFLM's methods hold collective ops (all_gather): every rank must make the
-                # same calls, so this rank recomputes a chunk and discards the result
-                self._call(reqtype, [requests[i] for i in chunk])
             if not needed:
+                if multi and self._any_rank_needs(needed):
+                    # HFLM's methods hold collective ops (all_gather): every rank must make
+                    # the same calls, so this rank recomputes a chunk and discards the result
+                    self._call(reqtype, [requests[i] for i in chunk])
                 continue
+            if multi:
+                self._any_rank_needs(needed)  # the other ranks' matching collective
             retrying = any(keys[i] in self.journal.entries for i in missing)
             # A chunk cut short by a kill is recomputed whole: same batches, same numbers.
             group = missing if retrying else chunk
-            if multi:
-                self._any_rank_needs(needed)
             self._compute(reqtype, requests, keys, group, set(missing), results, done,
                           retry=not multi)
             pbar.update(len(missing))
@@ -236,7 +226,6 @@ class JournaledLM:
         for i, ok in enumerate(done):
             if not ok:
                 results[i] = ERROR_PLACEHOLDER.get(reqtype)
-        self.skipped_requests += len(skipped)
         self.journal.writer.sync()
         if failed:
             msg = (f"{len(failed)} {reqtype} request(s) failed even alone; they are journaled "
