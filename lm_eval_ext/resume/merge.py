@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lm_eval_ext.resume.journal import load_entries
+from lm_eval_ext.resume.lost_answers import answered_docs, check_no_lost_answers, journal_doc_states
 from lm_eval_ext.resume.outputs import (
     RunOutput, RunOutputError, latest_results_file, read_run_output, write_run_output,
 )
@@ -81,17 +83,32 @@ def check_shards(shards: list[Shard]) -> list[int]:
 
 
 def _merged_template(shard: Shard, journal: Path) -> dict[str, Any]:
+    """The shard's results as one unsharded run on the merged ``journal`` would record them.
+
+    The model args (in ``config`` and in every task's metadata, where lm-eval copies them) lose
+    ``journal_shard`` and point ``journal`` at the merged journal; nothing else changes.
+    """
     results = dict(shard.run.results)
     config = dict(results.get("config") or {})
-    args = {k: v for k, v in model_args_dict(results).items() if k not in PER_SHARD_ARGS}
-    args["journal"] = str(journal)
+    args = _unsharded(model_args_dict(results), journal)
     raw = config.get("model_args")
     config["model_args"] = args if isinstance(raw, dict) else ",".join(
         f"{k}={v}" for k, v in args.items())
     config["lm_eval_ext"] = {**(config.get("lm_eval_ext") or {}), "journal": str(journal),
                              "shard": None}
     results["config"] = config
+    results["configs"] = {
+        task: {**cfg, "metadata": _unsharded(cfg["metadata"], journal)}
+        if isinstance(cfg.get("metadata"), dict) else cfg
+        for task, cfg in results["configs"].items()
+    }
     return results
+
+
+def _unsharded(args: dict[str, Any], journal: Path) -> dict[str, Any]:
+    """``args`` (in their order) without ``journal_shard``, with ``journal`` set to ``journal``."""
+    return {k: (str(journal) if k == "journal" else v) for k, v in args.items()
+            if k != "journal_shard"}
 
 
 def collect_journals(shards: list[Shard], journal: Path) -> None:
@@ -117,7 +134,13 @@ def merge_shards(shard_outs: list[Path], out: Path,
     journal = (Path(out) / "journal").resolve()
     collect_journals(shards, journal)
     template = _merged_template(shards[0], journal)
-    answer = journal_answers(journal, shards[0].model_hash)
+    entries = load_entries(journal)[0]
+    answer = journal_answers(entries, shards[0].model_hash)
     redone = reevaluate(template, answer, recorded_doc_ids(shards[0].run), include_path)
+    # a doc counts as answered when a shard computed it without error (one journal has them all)
+    states = journal_doc_states(entries, shards[0].model_hash)
+    answered = set().union(*(answered_docs(s.run, states, shard=True) for s in shards))
+    check_no_lost_answers(f"merge of {len(shards)} shard(s) into {out}", redone.excluded,
+                          answered)
     path = write_run_output(Path(out), dict(redone.results), template)
     return path, redone, missing

@@ -15,7 +15,11 @@ from typing import Any
 from lm_eval_ext.errors import LmEvalExtError
 
 RESULTS_PREFIX = "results_"
-_TIMING_FIELDS = ("start_time", "end_time", "total_evaluation_time_seconds")
+#: Run-level fields of every lm-eval 0.4.13 results file (``GeneralConfigTracker``'s): they
+#: describe the run and shape its prompts, so a file we rewrite must carry them unchanged.
+RUN_FIELDS = ("model_source", "model_name", "model_name_sanitized", "system_instruction",
+              "system_instruction_sha", "fewshot_as_multiturn", "chat_template",
+              "chat_template_sha")
 
 
 class RunOutputError(LmEvalExtError):
@@ -92,31 +96,34 @@ def _read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-def write_run_output(out_dir: Path, results: dict[str, Any], template: dict[str, Any]) -> Path:
-    """Write ``results`` (with its ``samples``) like lm-eval would, into ``out_dir``.
+def write_run_output(out_dir: Path, results: dict[str, Any], template: dict[str, Any],
+                     date_id: str | None = None) -> Path:
+    """Write ``results`` (with its ``samples``) as lm-eval would, into ``out_dir``.
 
-    ``template`` is the original results JSON: its run-level fields (model name, chat template,
-    timings...) are carried over so the new file describes the same run. Returns the new
-    results path (``out_dir/results_<new date>.json``, samples next to it).
+    ``results`` must be a complete results dict: every run-level field lm-eval wrote (model
+    name and source, system instruction, chat template, few-shot as multi-turn, timings...)
+    plus the recomputed ones. The file goes to ``out_dir/<model_name_sanitized>/``, as lm-eval
+    lays it out; keys keep ``template``'s order (the original file's) and ``task_hashes`` is
+    recomputed from the samples. Returns the new results path (samples next to it).
     """
-    from lm_eval.loggers import EvaluationTracker
+    from lm_eval_ext._compat import new_date_id, results_json_text, task_hashes, write_samples_file
 
-    from lm_eval.utils import handle_non_serializable
-
+    results = dict(results)
     samples = results.pop("samples", None) or {}
-    tracker = EvaluationTracker(output_path=str(out_dir))
-    general = tracker.general_config_tracker
-    for name in vars(general):
-        if name in template and name not in _TIMING_FIELDS:
-            setattr(general, name, template[name])
-    tracker.save_results_aggregated(results=results, samples=samples)
+    missing = [k for k in RUN_FIELDS if k not in results]
+    if missing:
+        raise RunOutputError(f"results to write lack the run's fields {missing}: refusing to "
+                             "write a file that would lose the run's settings")
+    folder = Path(out_dir) / str(results["model_name_sanitized"])
+    folder.mkdir(parents=True, exist_ok=True)
+    date_id = date_id or new_date_id()
     for task, rows in samples.items():
-        tracker.save_results_samples(task_name=task, samples=rows)
-    written = Path(out_dir) / str(general.model_name_sanitized) / f"results_{tracker.date_id}.json"
-    if not written.is_file():
-        raise RunOutputError(f"{written}: lm-eval's EvaluationTracker did not write it")
-    # the replay's own timings are meaningless: keep the original run's
-    results.update({k: template[k] for k in _TIMING_FIELDS if k in template})
-    written.write_text(json.dumps(results, indent=2, default=handle_non_serializable,
-                                  ensure_ascii=False), encoding="utf-8")
-    return written
+        write_samples_file(folder, task, rows, date_id)
+    if samples:
+        results["task_hashes"] = task_hashes(samples)
+    ordered = {k: results[k] for k in template if k in results}
+    ordered.update(results)
+    path = folder / f"{RESULTS_PREFIX}{date_id}.json"
+    path.write_text(results_json_text(ordered), encoding="utf-8")
+    return path
+

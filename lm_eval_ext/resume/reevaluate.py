@@ -80,6 +80,21 @@ def top_level_names(results: dict[str, Any]) -> list[str]:
     return names
 
 
+def run_metadata(results: dict[str, Any]) -> dict[str, Any]:
+    """The metadata the run's tasks were built with: its model args and ``--metadata``.
+
+    lm-eval records no ``--metadata``, but merges it (with the model args) into every task's
+    ``configs[task].metadata`` over the YAML's own; so the keys on which every task of the run
+    agrees hold all of it (plus YAML values that happen to agree, which are then the run's).
+    """
+    recorded = [dict((cfg.get("metadata") or {})) for cfg in results["configs"].values()]
+    agreed = dict(recorded[0]) if recorded else {}
+    for meta in recorded[1:]:
+        agreed = {k: v for k, v in agreed.items() if k in meta and meta[k] == v}
+    agreed.pop("config_source", None)
+    return {**model_args_dict(results), **agreed}
+
+
 def _load_tasks(results: dict[str, Any], include_path: list[str] | None) -> dict[str, Any]:
     from lm_eval.tasks import TaskManager
 
@@ -87,7 +102,7 @@ def _load_tasks(results: dict[str, Any], include_path: list[str] | None) -> dict
         include_path, include_defaults = task_sources(results)
     else:
         include_defaults = True
-    metadata = model_args_dict(results)
+    metadata = run_metadata(results)
     manager = TaskManager(include_path=include_path or None, include_defaults=include_defaults,
                           metadata=metadata)
     names = top_level_names(results)
@@ -164,19 +179,30 @@ def reevaluate(results: dict[str, Any], answer: AnswerFn, doc_ids: dict[str, lis
     _seed_everything(config)
     selection = _sample_selection(loaded, doc_ids)
     lm = make_replay_lm(results, answer)
-    multiturn = results.get("fewshot_as_multiturn")
     bootstrap_iters = config.get("bootstrap_iters", 100000)
     new = evaluate(
         lm=lm, task_dict=loaded, limit=None, samples=selection, bootstrap_iters=bootstrap_iters,
         log_samples=True, system_instruction=results.get("system_instruction"),
         apply_chat_template=bool(results.get("chat_template")),
-        fewshot_as_multiturn=multiturn if isinstance(multiturn, bool) else True,
+        fewshot_as_multiturn=results.get("fewshot_as_multiturn"),
     )
     excluded: dict[str, dict[int, str]] = {}
     for task, docs in lm.stats.missing.items():
         ids = (selection or {}).get(task)  # replayed doc positions -> the run's doc ids
         excluded[task] = {(ids[pos] if ids else pos): why for pos, why in docs.items()}
     new = exclude_docs(new, loaded, excluded, bootstrap_iters)
-    merged = {k: v for k, v in results.items() if k not in ("groups", "samples")}
+    # The run's own fields, then what this evaluation recomputed; an exclusion block of the
+    # input describes the input, not this evaluation.
+    merged = {k: v for k, v in results.items() if k not in ("groups", "samples", "lm_eval_ext")}
     merged.update(new)
+    _record_errored_counts(merged, excluded)
     return Reevaluated(merged, excluded, lm.stats.answered)
+
+
+def _record_errored_counts(results: dict[str, Any], excluded: dict[str, dict[int, str]]) -> None:
+    """Keep ``config.lm_eval_ext.errored_docs`` (our model info) true for the new results."""
+    config = results.get("config")
+    info = (config or {}).get("lm_eval_ext")
+    if isinstance(info, dict):
+        counts = {t: len(d) for t, d in sorted(excluded.items()) if d}
+        results["config"] = {**config, "lm_eval_ext": {**info, "errored_docs": counts}}

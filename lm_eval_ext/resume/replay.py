@@ -16,7 +16,6 @@ from typing import Any
 
 from lm_eval.api.model import LM
 
-from lm_eval_ext.resume.journal import load_entries
 from lm_eval_ext.resume.keys import RequestKeyer, with_occurrences
 from lm_eval_ext.resume.wrapper import ERROR_PLACEHOLDER, decode_response
 
@@ -110,9 +109,8 @@ class ReplayLM(LM):
         )
 
 
-def journal_answers(journal_root: Any, model_hash: str) -> AnswerFn:
-    """Answers from the journal(s) under ``journal_root`` for the model ``model_hash``."""
-    entries, _ = load_entries(journal_root)
+def journal_answers(entries: dict[str, dict], model_hash: str) -> AnswerFn:
+    """Answers from journal ``entries`` (:func:`journal.load_entries`) of model ``model_hash``."""
     keyer = RequestKeyer(model_hash)
 
     def answer(reqtype: str, req: Any, occurrence: int) -> tuple[Any, str | None]:

@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from lm_eval_ext.resume.journal import load_entries
+from lm_eval_ext.resume.lost_answers import (
+    answered_docs, check_no_lost_answers, journal_doc_states, run_is_shard,
+)
 from lm_eval_ext.resume.outputs import (
     RunOutput, RunOutputError, read_run_output, write_run_output,
 )
@@ -52,9 +55,9 @@ def journal_model_hash(results: dict[str, Any], journal: Path) -> str:
     return models[0]
 
 
-def checked_by_journal(answer: AnswerFn, journal: Path, model_hash: str) -> AnswerFn:
+def checked_by_journal(answer: AnswerFn, entries: dict[str, dict], model_hash: str) -> AnswerFn:
     """``answer``, but a request without a successful journal entry counts as unanswered."""
-    check = journal_answers(journal, model_hash)
+    check = journal_answers(entries, model_hash)
 
     def combined(reqtype: str, req: Any, occurrence: int) -> tuple[Any, str | None]:
         _, why = check(reqtype, req, occurrence)
@@ -65,15 +68,26 @@ def checked_by_journal(answer: AnswerFn, journal: Path, model_hash: str) -> Answ
 
 def rescore_run(results_path: Path, include_path: list[str] | None = None,
                 use_journal: bool = True) -> tuple[RunOutput, Reevaluated]:
-    """Replay the run of ``results_path``; returns (the original run, the re-evaluation)."""
+    """Replay the run of ``results_path``; returns (the original run, the re-evaluation).
+
+    Raises:
+        LostAnswersError: the replay would exclude docs the run had answered (nothing written).
+    """
     run = read_run_output(results_path)
     doc_ids = recorded_doc_ids(run)
     answer = samples_answers(run.samples, doc_ids)
     journal = run_journal(run.results, run.results_path) if use_journal else None
-    if journal is not None and load_entries(journal)[0]:
-        answer = checked_by_journal(answer, journal, journal_model_hash(run.results, journal))
+    entries = load_entries(journal)[0] if journal is not None else {}
+    states = None
+    if entries:
+        model_hash = journal_model_hash(run.results, journal)
+        answer = checked_by_journal(answer, entries, model_hash)
+        states = journal_doc_states(entries, model_hash)
         log.info("rescore: docs count only with a successful entry in %s", journal)
-    return run, reevaluate(run.results, answer, doc_ids, include_path)
+    redone = reevaluate(run.results, answer, doc_ids, include_path)
+    answered = answered_docs(run, states, shard=run_is_shard(run.results))
+    check_no_lost_answers(f"rescore of {run.results_path}", redone.excluded, answered)
+    return run, redone
 
 
 def write_rescored(run: RunOutput, redone: Reevaluated, in_place: bool = False) -> Path:
@@ -82,10 +96,10 @@ def write_rescored(run: RunOutput, redone: Reevaluated, in_place: bool = False) 
     if not in_place:
         return write_run_output(out_root, dict(redone.results), run.results)
     with tempfile.TemporaryDirectory(dir=run.results_path.parent) as tmp:
-        written = write_run_output(Path(tmp), dict(redone.results), run.results)
+        written = write_run_output(Path(tmp), dict(redone.results), run.results,
+                                   date_id=run.date_id)
         for path in written.parent.iterdir():
-            target_name = path.name.replace(written.stem[len("results_"):], run.date_id)
-            os.replace(path, run.results_path.parent / target_name)
+            os.replace(path, run.results_path.parent / path.name)
     return run.results_path
 
 

@@ -77,3 +77,36 @@ def test_cli_shards_merge_into_the_single_run(tiny_world, tasks_dir, tmp_path, c
     assert read_results(merged)["results"] == read_results(clean)["results"]
     for task in SAMPLE_TASKS:
         assert read_samples(merged, task) == read_samples(clean, task)
+
+
+def test_cli_shards_keep_chat_template_and_system_instruction(tiny_world, tasks_dir, tmp_path):
+    """The issue's reproduction: shards + merge (+ rescores) with prompt-shaping settings."""
+    from types import SimpleNamespace
+
+    from tests.resume.test_run_settings import MERGE_CHANGES
+    from tests.support.chat_world import model_with_chat_template
+    from tests.support.results_diff import json_differences
+
+    world = SimpleNamespace(model_dir=model_with_chat_template(tiny_world.model_dir,
+                                                               tmp_path / "chat-model"),
+                            lora_dir=tiny_world.lora_dir)
+    settings = ["--apply_chat_template", "--system_instruction", "Read carefully.",
+                "--num_fewshot", "2", "--limit", "10"]
+    for out, extra in (("single", ""), ("shard0", ",journal_shard=0/2"),
+                       ("shard1", ",journal_shard=1/2")):
+        run_lm_eval(_args(world, tasks_dir, tmp_path / out, extra) + settings, cwd=tmp_path)
+    single = read_results(tmp_path / "single")
+    assert single["system_instruction"] == "Read carefully." and single["chat_template"]
+    merged_out = tmp_path / "merged"
+    proc = _ext("merge", str(tmp_path / "shard0"), str(tmp_path / "shard1"), "-o", str(merged_out))
+    assert proc.returncode == 0, proc.stderr
+    merged = read_results(merged_out)
+    assert set(json_differences(merged, single)) == MERGE_CHANGES
+    for task in SAMPLE_TASKS:
+        assert read_samples(merged_out, task) == read_samples(tmp_path / "single", task)
+    for _ in range(2):  # rescore of the merge, then of that rescore
+        proc = _ext("rescore", str(merged_out))
+        assert proc.returncode == 0, proc.stderr
+    newest = sorted(merged_out.rglob("results_*.json"))
+    assert len(newest) == 3 and newest[0].parent == newest[-1].parent
+    assert json_differences(json.loads(newest[-1].read_text()), merged) == []

@@ -1,0 +1,1 @@
+"""Support code used only by the test suite (worlds, fixtures, comparisons)."""

@@ -1,0 +1,20 @@
+"""Field-by-field comparison of two lm-eval results files (or any JSON values)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def json_differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Paths (``/key/key``) where ``a`` and ``b`` differ; a key present on one side only counts."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for key in list(a) + [k for k in b if k not in a]:
+            if key not in a or key not in b:
+                out.append(f"{path}/{key}")
+            else:
+                out.extend(json_differences(a[key], b[key], f"{path}/{key}"))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in json_differences(x, y, f"{path}/{i}")]
+    return [] if a == b else [path]
