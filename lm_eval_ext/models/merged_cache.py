@@ -3,8 +3,11 @@
 ``merged_cache=DIR`` makes the wrapper look for ``DIR/merge_manifest.json``. When it records
 the same inputs (hashes of every base and adapter file, or hub id + revision for remote
 ones), the merged checkpoint in ``DIR`` is loaded directly; otherwise the merge happens and
-is written to ``DIR`` (weights as safetensors, config, tokenizer/processor files, manifest
-last). ``DIR`` is an ordinary checkpoint: ``--model hf``/``hf-multimodal``/``vllm`` load it.
+is written to ``DIR``: weights as safetensors and config from the merged model, the
+tokenizer/processor files copied byte for byte from the checkpoint the processor was loaded from
+(the base, or ``tokenizer=``), and the manifest last. ``DIR`` is then an ordinary checkpoint that
+loads exactly like the base: ``--model hf``/``vllm`` for a causal LM,
+``--model hf-multimodal``/``vllm`` for Qwen-VL.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from lm_eval_ext.errors import CheckpointError
+from lm_eval_ext.models.processor_files import HUB_KWARGS, copy_processor_files, processor_dir
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +47,19 @@ def source_fingerprint(source: str, revision: str | None = None) -> dict[str, An
 
 
 def build_manifest(base: str, adapter: str, *, base_revision: str | None = None,
-                   adapter_revision: str | None = None, dtype: Any = None) -> dict[str, Any]:
-    """What a merged checkpoint was built from; equal manifests mean a reusable cache."""
+                   adapter_revision: str | None = None, dtype: Any = None,
+                   tokenizer: str | None = None) -> dict[str, Any]:
+    """What a merged checkpoint was built from; equal manifests mean a reusable cache.
+
+    ``tokenizer`` is a tokenizer/processor checkpoint other than the base (``tokenizer=``): its
+    size decides the embedding resize and its files are copied, so it is an input too.
+    """
+    # format 2: processor files copied from their checkpoint (format 1 re-serialised them)
     return {
-        "format": 1,
+        "format": 2,
         "base": source_fingerprint(base, base_revision),
         "adapter": source_fingerprint(adapter, adapter_revision),
+        "tokenizer": tokenizer and source_fingerprint(tokenizer, base_revision),
         "dtype": str(dtype),
     }
 
@@ -59,14 +72,16 @@ class MergedCache:
         base, adapter: the inputs (local dirs are hashed file by file).
         base_revision, adapter_revision: hub revisions, for remote inputs.
         dtype: the dtype the merge is done in (a cache in another dtype is not reused).
+        tokenizer: the tokenizer/processor checkpoint, when it is not the base.
     """
 
     def __init__(self, cache_dir: str | Path, base: str, adapter: str, *,
                  base_revision: str | None = None, adapter_revision: str | None = None,
-                 dtype: Any = None) -> None:
+                 dtype: Any = None, tokenizer: str | None = None) -> None:
         self.path = Path(cache_dir).expanduser()
         self.manifest = build_manifest(base, adapter, base_revision=base_revision,
-                                       adapter_revision=adapter_revision, dtype=dtype)
+                                       adapter_revision=adapter_revision, dtype=dtype,
+                                       tokenizer=tokenizer)
 
     def is_valid(self) -> bool:
         """True when ``path`` holds a complete merge of exactly these inputs."""
@@ -82,8 +97,15 @@ class MergedCache:
             return False
         return True
 
-    def save(self, model: Any, preprocessors: Iterable[Any]) -> None:
+    def save(self, model: Any, processor_files_dir: Path | None = None,
+             preprocessors: Iterable[Any] = ()) -> None:
         """Write the merged model and its tokenizer/processor, then the manifest (last).
+
+        Args:
+            model: the merged model (weights and config come from its ``save_pretrained``).
+            processor_files_dir: checkpoint dir whose tokenizer/processor files are copied.
+            preprocessors: objects to ``save_pretrained`` instead, where there are no files
+                (a tokenizer object passed in Python).
 
         The checkpoint is written to a sibling temp dir and moved into place, so a crash
         never leaves a directory that looks complete.
@@ -91,14 +113,44 @@ class MergedCache:
         tmp = self.path.with_name(self.path.name + ".partial")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
-        model.save_pretrained(tmp, safe_serialization=True)
-        for item in preprocessors:
-            item.save_pretrained(tmp)
+        try:
+            if processor_files_dir is not None:
+                copy_processor_files(processor_files_dir, tmp)
+            for item in preprocessors:
+                item.save_pretrained(tmp)
+            model.save_pretrained(tmp, safe_serialization=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         (tmp / MANIFEST).write_text(json.dumps(self.manifest, indent=1, sort_keys=True))
         if self.path.exists():
             shutil.rmtree(self.path)
         tmp.rename(self.path)
         logger.info("Saved merged checkpoint to merged_cache=%s", self.path)
+
+
+def tokenizer_source(pretrained: Any, tokenizer: Any) -> str | None:
+    """The checkpoint lm-eval loads the tokenizer/processor from (None: an object was passed)."""
+    if tokenizer is None or tokenizer == "":
+        return pretrained if isinstance(pretrained, str) else None
+    return tokenizer if isinstance(tokenizer, str) else None
+
+
+def _save_cache(cache: MergedCache, model: Any, source: str | None,
+                load_kwargs: dict[str, Any], preprocessors: Callable[[], list[Any]]) -> None:
+    """Write ``cache``, or only warn: the evaluation goes on with the merged model either way."""
+    try:
+        if source is None:
+            cache.save(model, preprocessors=preprocessors())
+            return
+        files_dir = processor_dir(
+            source, revision=load_kwargs.get("revision"),
+            subfolder=load_kwargs.get("subfolder") or "",
+            **{k: load_kwargs.get(k) for k in HUB_KWARGS},
+        )
+        cache.save(model, processor_files_dir=files_dir)
+    except CheckpointError as exc:
+        logger.warning("merged_cache=%s not written: %s", cache.path, exc)
 
 
 def create_merged_model(
@@ -111,16 +163,19 @@ def create_merged_model(
     """Set ``lm._model`` to ``pretrained`` + ``lm._lora`` merged, through ``lm._merged_cache``.
 
     Shared by the causal-LM and the VLM wrapper. ``load(name, **load_kwargs)`` is lm-eval's
-    ``HFLM._create_model`` (it sets ``lm._model``); ``preprocessors()`` gives what to save next
-    to the weights (tokenizer, processor).
+    ``HFLM._create_model`` (it sets ``lm._model``). ``lm._processor_source`` names the checkpoint
+    the tokenizer/processor was loaded from: its files are copied into the cache. Where it is
+    None (a tokenizer object), ``preprocessors()`` gives the objects to save instead.
     """
     from lm_eval_ext.models.lora_merge import merge_lora, resize_for_added_tokens
 
     cache = None
+    source = lm._processor_source
     if lm._lora and getattr(lm, "_merged_cache", None):
         cache = MergedCache(
             lm._merged_cache, pretrained, lm._lora, base_revision=load_kwargs.get("revision"),
             adapter_revision=lm._lora_revision, dtype=load_kwargs.get("dtype"),
+            tokenizer=None if source == pretrained else source,
         )
         if cache.is_valid():
             logger.info("Loading merged model from merged_cache=%s", cache.path)
@@ -132,7 +187,7 @@ def create_merged_model(
     resize_for_added_tokens(lm._model, len(lm.tokenizer))
     lm._model = merge_lora(lm._model, lm._lora, revision=lm._lora_revision, base_name=pretrained)
     if cache is not None:
-        cache.save(lm._model, preprocessors())
+        _save_cache(cache, lm._model, source, load_kwargs, preprocessors)
 
 
 def adapter_model_info(lm: Any, info: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,11 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval_ext.errors import ModelArgsError
 from lm_eval_ext.models.factory import create_lm
 from lm_eval_ext.models.lora_merge import merge_lora
-from lm_eval_ext.models.merged_cache import adapter_model_info, create_merged_model
+from lm_eval_ext.models.merged_cache import (
+    adapter_model_info,
+    create_merged_model,
+    tokenizer_source,
+)
 from lm_eval_ext.models.model_args import (
     FROM_PRETRAINED_PASSTHROUGH,
     check_adapter_dir,
@@ -42,7 +46,8 @@ class MGMLoRALM(SharedContextScoringMixin, HFLM):
         lora: PEFT adapter directory (or hub id) to merge; omit to evaluate the base as ``hf``.
         lora_revision: hub revision of the adapter, when ``lora`` is a hub id.
         merged_cache: directory to save the merged checkpoint in and reuse while base and
-            adapter are unchanged (a standard HF checkpoint ``--model hf`` can load).
+            adapter are unchanged (a standard HF checkpoint with the base's tokenizer files:
+            ``--model hf``/``vllm`` load it).
         **kwargs: every ``hf`` model arg (``dtype``, ``device``, ``batch_size``, ...).
     """
 
@@ -87,6 +92,11 @@ class MGMLoRALM(SharedContextScoringMixin, HFLM):
         from lm_eval_ext.resume.switch import JOURNAL_ARGS
 
         return hflm_arg_names() | FROM_PRETRAINED_PASSTHROUGH | OWN_ARGS | JOURNAL_ARGS
+
+    def _create_tokenizer(self, pretrained: Any, tokenizer: Any, *args: Any, **kwargs: Any) -> None:
+        """lm-eval's tokenizer loading; remembers the checkpoint (for ``merged_cache``)."""
+        self._processor_source = tokenizer_source(pretrained, tokenizer)
+        super()._create_tokenizer(pretrained, tokenizer, *args, **kwargs)
 
     def _create_model(self, pretrained: str, *args: Any, **kwargs: Any) -> None:
         """Load the base model as ``hf`` does, then merge the adapter into it."""

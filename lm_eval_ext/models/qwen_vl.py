@@ -49,7 +49,8 @@ class QwenVLLM(HFMultimodalLM):
         pretrained: base checkpoint (dir or hub id) with its processor files.
         lora: PEFT adapter to merge (language and/or vision modules).
         lora_revision: hub revision of the adapter.
-        merged_cache: directory for the merged checkpoint (reused while inputs are unchanged).
+        merged_cache: directory for the merged checkpoint (reused while inputs are unchanged;
+            it carries the base's processor files, so ``hf-multimodal``/``vllm`` load it).
         **kwargs: every ``hf-multimodal`` arg (``max_pixels``, ``min_pixels``, ``batch_size``...).
     """
 
@@ -83,7 +84,8 @@ class QwenVLLM(HFMultimodalLM):
     def _create_tokenizer(self, pretrained: Any, tokenizer: Any, revision: str | None = "main",
                           trust_remote_code: bool | None = False, **kwargs: Any) -> None:
         """Load the processor (image-only where the video processor cannot be built)."""
-        source = tokenizer if isinstance(tokenizer, str) else pretrained
+        source = tokenizer if isinstance(tokenizer, str) and tokenizer else pretrained
+        self._processor_source = source  # its files go into merged_cache=DIR
         self.processor = load_vl_processor(
             source, self.config.model_type, revision=revision,
             trust_remote_code=trust_remote_code, **self.pixels,

@@ -1,8 +1,11 @@
 """An offline tiny Qwen-VL world: tokenizer with Qwen special tokens, processor, random models.
 
-No torchvision is needed: the processor is built from ``Qwen2VLImageProcessorPil`` and saved
-without a video processor (``lm_eval_ext.models.vl_processor`` loads it back the same way).
-Images are small synthetic PNGs drawn with PIL.
+No torchvision is needed to build it: the image processor is ``Qwen2VLImageProcessorPil``. The
+model directory carries the processor files a Qwen2-VL hub checkpoint has (image and video
+preprocessor configs, chat template, tokenizer with ``vocab.json``/``merges.txt``), so
+``AutoProcessor`` behaves on it as on a real base: it loads where torchvision is installed and
+raises for the video processor where it is not (``lm_eval_ext.models.vl_processor`` then loads
+an image-only processor). Images are small synthetic PNGs drawn with PIL.
 """
 
 from __future__ import annotations
@@ -64,18 +67,38 @@ def build_qwen_vl_tokenizer(out_dir: Path) -> Path:
     return Path(out_dir)
 
 
-def _processor(tokenizer_dir: Path):
-    from transformers import AutoTokenizer, Qwen2VLImageProcessorPil, Qwen2VLProcessor
+#: The processor and video processor classes a Qwen2-VL / Qwen2.5-VL checkpoint declares.
+PROCESSOR_CLASS = "Qwen2VLProcessor"
+VIDEO_PROCESSOR_CLASS = "Qwen2VLVideoProcessor"
 
-    from lm_eval_ext.models.vl_processor import image_only_class
 
-    image_processor = Qwen2VLImageProcessorPil(
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def save_hub_processor_files(tokenizer_dir: Path, out_dir: Path) -> None:
+    """Write the processor files of a Qwen2-VL hub checkpoint into ``out_dir``.
+
+    ``preprocessor_config.json`` (image processor), ``video_preprocessor_config.json`` (the video
+    processor's config: the Qwen2-VL video processor shares the image processor's settings and
+    needs torchvision to be *built*, not to be *described*), the tokenizer with its chat template,
+    and ``vocab.json``/``merges.txt`` as Qwen2 tokenizers ship them.
+    """
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer, Qwen2VLImageProcessorPil
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    AutoTokenizer.from_pretrained(tokenizer_dir).save_pretrained(out_dir)
+    Tokenizer.from_file(str(out_dir / "tokenizer.json")).model.save(str(out_dir))
+    image = Qwen2VLImageProcessorPil(
         min_pixels=IMAGE_SIDE * IMAGE_SIDE, max_pixels=4 * IMAGE_SIDE * IMAGE_SIDE
-    )
-    tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
-    return image_only_class(Qwen2VLProcessor)(
-        image_processor=image_processor, tokenizer=tokenizer, chat_template=QWEN2_VL_CHAT_TEMPLATE
-    )
+    ).to_dict()
+    image["processor_class"] = PROCESSOR_CLASS
+    _write_json(out_dir / "preprocessor_config.json", image)
+    video = {k: v for k, v in image.items() if k != "image_processor_type"}
+    _write_json(out_dir / "video_preprocessor_config.json",
+                {**video, "video_processor_type": VIDEO_PROCESSOR_CLASS})
 
 
 def _vl_config(family: str, tokenizer, hidden: int = 64):
@@ -112,19 +135,19 @@ def build_tiny_qwen_vl(out_dir: Path, tokenizer_dir: Path, *, family: str = "qwe
     """Build a random tiny Qwen2-VL / Qwen2.5-VL and save it with its processor (HF format).
 
     Returns:
-        ``out_dir``: config, safetensors weights, tokenizer, chat template and image processor.
+        ``out_dir``: config, safetensors weights and the processor files of a hub checkpoint
+        (see :func:`save_hub_processor_files`).
     """
     import torch
-    from transformers import AutoModelForImageTextToText
+    from transformers import AutoModelForImageTextToText, AutoTokenizer
 
-    processor = _processor(tokenizer_dir)
-    config = _vl_config(family, processor.tokenizer)
+    config = _vl_config(family, AutoTokenizer.from_pretrained(tokenizer_dir))
     torch.manual_seed(seed)
     model = AutoModelForImageTextToText.from_config(config).eval()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir, safe_serialization=True)
-    processor.save_pretrained(out_dir)
+    save_hub_processor_files(tokenizer_dir, out_dir)
     return out_dir
 
 
