@@ -54,13 +54,10 @@ def model_class_for(default_cls: type, args: dict[str, Any]) -> type:
 
 
 def create_lm(default_cls: type, args: dict[str, Any], additional_config: dict | None) -> Any:
-    """Build the LM as lm-eval would (``additional_config`` values that are None are dropped)."""
-    extra = {k: v for k, v in (additional_config or {}).items() if v is not None}
-    all_args = {**args, **extra}
-    from lm_eval_ext.resume import switch  # the resume layer: journal=DIR (lm_eval_ext.resume)
+    """Build the LM as lm-eval would, through the resume layer's seam (``journal=DIR``)."""
+    from lm_eval_ext.resume import build_lm
 
-    all_args, journal_opts = switch.split_journal_args(all_args)
-    journal = switch.open_journal(all_args, journal_opts) if journal_opts else None
-    cls = model_class_for(default_cls, all_args)
-    lm = cls(**all_args)
-    return switch.wrap(lm, *journal, journal_opts) if journal else lm
+    def make(**model_args: Any) -> Any:
+        return model_class_for(default_cls, model_args)(**model_args)
+
+    return build_lm(make, args, additional_config)

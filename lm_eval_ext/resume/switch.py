@@ -104,6 +104,22 @@ def wrap(lm: Any, journal: Journal, model_hash: str, opts: dict[str, Any]) -> An
     )
 
 
+def build_lm(make: Callable[..., Any], args: dict[str, Any],
+             additional_config: dict[str, Any] | None = None) -> Any:
+    """Build an LM from model args as lm-eval's ``create_from_arg_*`` do; the journal's seam.
+
+    ``make(**model_args)`` builds the model (a class, or a dispatching constructor). Without
+    ``journal=`` in ``args`` that is all; with it, the journal's args are removed, its lock is
+    taken *before* the (possibly long) model load, and the model comes back wrapped in a
+    :class:`JournaledLM`. ``additional_config`` values that are None are dropped, as lm-eval does.
+    """
+    extra = {k: v for k, v in (additional_config or {}).items() if v is not None}
+    model_args, opts = split_journal_args({**args, **extra})
+    journal = open_journal(model_args, opts) if opts else None
+    lm = make(**model_args)
+    return wrap(lm, *journal, opts) if journal else lm
+
+
 def parse_shard(value: Any) -> tuple[int, int] | None:
     """``"K/N"`` -> ``(K, N)`` with ``0 <= K < N``; None when not sharded."""
     if value is None or str(value).strip() == "":
