@@ -17,19 +17,19 @@ from typing import Any, Callable
 #: (label, file suffix, function name) of the profile entries reported, cumulative seconds.
 ROWS = [
     ("whole simple_evaluate", "lm_eval/evaluator.py", "simple_evaluate"),
-    ("model build (load, LoRA merge, journal open)", "lm_eval_ext/models/factory.py",
-     "create_lm"),
+    ("model build (load, LoRA merge, journal open)", "lm_eval_ext/resume/online/seam.py",
+     "build_lm"),
     ("tasks: TaskManager.load (dataset, config)", "lm_eval/tasks/manager.py", "load"),
     ("tasks: build_all_requests (prompts)", "lm_eval/api/task.py", "build_all_requests"),
-    ("journal: open (lock, load, model fingerprint)", "lm_eval_ext/resume/switch.py",
+    ("journal: open (lock, load, model fingerprint)", "lm_eval_ext/resume/online/seam.py",
      "open_journal"),
-    ("journal: load_entries (scan, crc, json)", "lm_eval_ext/resume/journal.py",
+    ("journal: load_entries (scan, crc, json)", "lm_eval_ext/resume/storage/journal.py",
      "load_entries"),
-    ("journal: request_key (sha256 of each request)", "lm_eval_ext/resume/keys.py",
+    ("journal: request_key (sha256 of each request)", "lm_eval_ext/resume/storage/keys.py",
      "request_key"),
-    ("journal: Journal.append (encode+crc+write)", "lm_eval_ext/resume/journal.py", "append"),
-    ("journal: JournalWriter.sync (fsync)", "lm_eval_ext/resume/writer.py", "sync"),
-    ("journal: plan records", "lm_eval_ext/resume/wrapper.py", "_plan_record"),
+    ("journal: Journal.append (encode+crc+write)", "lm_eval_ext/resume/storage/journal.py", "append"),
+    ("journal: JournalWriter.sync (fsync)", "lm_eval_ext/resume/storage/writer.py", "sync"),
+    ("journal: plan records", "lm_eval_ext/resume/online/journaled_lm.py", "_plan_record"),
     ("HFLM loglikelihood (tokenise + score)", "lm_eval/api/model.py", "loglikelihood"),
     ("  model: context-once prefix passes", "lm_eval_ext/scoring/shared_context.py",
      "_run_prefixes"),
@@ -121,9 +121,7 @@ def print_profile(world: Any, opts: Any, tmp: Path, run_eval: Callable[..., Any]
 
 
 def _layer_default_chunk() -> int:
-    """The resume layer's default ``journal_chunk`` (read from its wrapper's signature)."""
-    import inspect
+    """The resume layer's default ``journal_chunk``."""
+    from lm_eval_ext.resume.online.options import DEFAULT_CHUNK
 
-    from lm_eval_ext.resume.wrapper import JournaledLM
-
-    return int(inspect.signature(JournaledLM).parameters["chunk_size"].default)
+    return DEFAULT_CHUNK

@@ -103,16 +103,16 @@ def cut_journal(journal: Path, fraction: float, until: float | None = None) -> t
     ``until`` (epoch seconds): the prefix of records appended by then (records carry their
     append time ``t``), i.e. a kill at that moment. Returns (request records kept, total).
     """
-    from lm_eval_ext.resume.records import decode_line
+    from lm_eval_ext.resume.storage.records import ResponseRecord, decode_line
 
     path = journal / "main.jsonl"
     lines = path.read_bytes().splitlines(keepends=True)
-    records = [decode_line(line.rstrip(b"\n")) or {} for line in lines]
-    total = sum("plan" not in r for r in records)
+    records = [decode_line(line.rstrip(b"\n")) for line in lines]
+    total = sum(isinstance(r, ResponseRecord) for r in records)
     keep_n, seen, end = int(total * fraction), 0, len(lines)
     for n, record in enumerate(records):
-        is_request = "plan" not in record
-        if (until is not None and record.get("t", 0.0) > until) or (
+        is_request = isinstance(record, ResponseRecord)
+        if (until is not None and record is not None and record.time > until) or (
                 until is None and is_request and seen == keep_n):
             end = n
             break

@@ -19,6 +19,9 @@ TASKS_DIR = REPO_ROOT / "tasks"
 
 # Tests never reach a hub, and subprocesses inherit this.
 os.environ.update(OFFLINE_ENV)
+# In-process evaluations here are finalised explicitly; the lm_eval subprocesses of the e2e tests
+# get the exit hook back (run_lm_eval).
+os.environ["LM_EVAL_EXT_FINALIZE"] = "0"
 
 
 @pytest.fixture(scope="session")

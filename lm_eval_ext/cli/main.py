@@ -19,6 +19,7 @@ SUBCOMMANDS = [
     "lm_eval_ext.cli.status_cmd",
     "lm_eval_ext.cli.rescore_cmd",
     "lm_eval_ext.cli.merge_cmd",
+    "lm_eval_ext.cli.finalize_cmd",
 ]
 
 

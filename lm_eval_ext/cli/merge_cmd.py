@@ -28,14 +28,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Merge; exit 1 when shards are missing or docs have no answer, else 0."""
-    from lm_eval_ext.resume.merge import merge_shards
-    from lm_eval_ext.resume.rescore import results_table, summary
+    from lm_eval_ext.resume import merge_shards, results_table, summary
 
     path, redone, missing = merge_shards(args.shards, args.output_path, args.include_path)
     print(results_table(redone.results))
     if missing:
         print(f"missing shard(s): {missing}", file=sys.stderr)
     if redone.excluded:
-        print(summary(redone), file=sys.stderr)
+        print(summary(redone.excluded), file=sys.stderr)
     print(f"merged {len(args.shards)} shard(s) ({redone.answered} responses) -> {path}")
     return 1 if missing or redone.excluded else 0

@@ -31,14 +31,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Rescore, print lm-eval's table and where the new results are."""
-    from lm_eval_ext.resume.outputs import latest_results_file
-    from lm_eval_ext.resume.rescore import rescore_run, results_table, summary, write_rescored
+    from lm_eval_ext.resume import (
+        latest_results_file, rescore_run, results_table, summary, write_rescored,
+    )
 
     path = latest_results_file(args.out)
     run_output, redone = rescore_run(path, args.include_path, use_journal=not args.no_journal)
     written = write_rescored(run_output, redone, in_place=args.in_place)
     print(results_table(redone.results))
     if redone.excluded:
-        print(summary(redone), file=sys.stderr)
+        print(summary(redone.excluded), file=sys.stderr)
     print(f"rescored {path}\n-> {written}")
     return 0

@@ -17,13 +17,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the status table; exit 1 when some docs errored or are missing."""
-    from lm_eval_ext.resume.status import format_status, journal_dirs, journal_status
+    from lm_eval_ext.resume import format_status, run_incomplete
 
     print(format_status(args.out))
-    incomplete = any(
-        st.errored or st.missing
-        for root in journal_dirs(args.out)
-        for tasks in journal_status(root).values()
-        for st in tasks.values()
-    )
-    return 1 if incomplete else 0
+    return 1 if run_incomplete(args.out) else 0

@@ -89,7 +89,7 @@ class MGMLoRALM(SharedContextScoringMixin, HFLM):
     @classmethod
     def valid_model_args(cls) -> frozenset[str]:
         """Every key ``--model_args`` may hold for this model (besides ``pretrained``)."""
-        from lm_eval_ext.resume.switch import JOURNAL_ARGS
+        from lm_eval_ext.resume import JOURNAL_ARGS
 
         return hflm_arg_names() | FROM_PRETRAINED_PASSTHROUGH | OWN_ARGS | JOURNAL_ARGS
 

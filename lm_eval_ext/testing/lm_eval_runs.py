@@ -26,6 +26,7 @@ def run_lm_eval(
 ) -> subprocess.CompletedProcess:
     """Run ``lm_eval ARGS`` offline; raise with the tail of its output if it fails and ``check``."""
     env = {**os.environ, **OFFLINE_ENV}
+    env.pop("LM_EVAL_EXT_FINALIZE", None)  # the CLI finalises journaled runs at exit, as for users
     proc = subprocess.run(
         [lm_eval_executable(), *args], cwd=cwd, env=env, capture_output=True, text=True,
         timeout=timeout,

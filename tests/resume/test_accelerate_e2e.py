@@ -28,8 +28,8 @@ import pytest
 import torch
 from lm_eval.tasks import TaskManager
 
-from lm_eval_ext.resume.journal import load_entries
-from lm_eval_ext.resume.records import scan_file
+from lm_eval_ext.resume.storage.journal import load_entries
+from lm_eval_ext.resume.storage.records import ResponseRecord, scan_file
 from lm_eval_ext.testing.lm_eval_runs import OFFLINE_ENV, read_results, run_lm_eval
 
 pytestmark = pytest.mark.e2e
@@ -87,7 +87,7 @@ def _accelerate_launch(args: list[str], cwd: Path, processes: int = 2) -> None:
 
 def _file_responses(path: Path) -> dict[str, object]:
     """key -> response of the request records of one journal file."""
-    return {r["k"]: r["resp"] for r in scan_file(path).records if "k" in r}
+    return {r.key: r.resp for r in scan_file(path).records if isinstance(r, ResponseRecord)}
 
 
 def _assert_same_responses(got: dict[str, object], want: dict[str, object]) -> None:
@@ -123,7 +123,7 @@ def test_two_process_run_journals_per_rank_and_resumes_single_process(
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # for the lm_eval subprocesses; see above
     baseline = _single_process_baseline(tiny_world, tasks_dir, tmp_path / "base" / "journal")
     base_entries, _ = load_entries(tmp_path / "base" / "journal")
-    base_resps = {k: r["resp"] for k, r in base_entries.items()}
+    base_resps = {k: r.resp for k, r in base_entries.items()}
     assert len(base_resps) == 100
 
     multi, journal = tmp_path / "multi", tmp_path / "multi" / "journal"
@@ -143,7 +143,8 @@ def test_two_process_run_journals_per_rank_and_resumes_single_process(
     assert 0 < len(missing) < len(base_resps)
     resumed = tmp_path / "resumed"
     run_lm_eval(_cli_args(tiny_world, tasks_dir, resumed, journal), cwd=tmp_path)
-    recomputed = [r["k"] for r in scan_file(journal / "main.jsonl").records if "k" in r]
+    recomputed = [r.key for r in scan_file(journal / "main.jsonl").records
+                  if isinstance(r, ResponseRecord)]
     assert sorted(recomputed) == sorted(missing), "the rerun computed other requests"
     _assert_same_responses(_file_responses(journal / "main.jsonl"),
                            {k: base_resps[k] for k in recomputed})

@@ -12,14 +12,15 @@ from pathlib import Path
 import pytest
 
 from lm_eval_ext.errors import JournalLockedError
-from lm_eval_ext.resume.journal import Journal, load_entries
-from lm_eval_ext.resume.lock import JournalLock
-from lm_eval_ext.resume.records import decode_line, encode_record, scan_file
-from lm_eval_ext.resume.writer import JournalWriter
+from lm_eval_ext.resume.storage.journal import Journal, load_entries
+from lm_eval_ext.resume.storage.lock import JournalLock
+from lm_eval_ext.resume.storage.records import ResponseRecord, decode_line, encode_record, scan_file
+from lm_eval_ext.resume.storage.writer import JournalWriter
 
 
-def _rec(i: int, err: str | None = None) -> dict:
-    return {"k": f"key{i}", "task": "t", "doc": i, "resp": [-1.5 * i, False], "err": err}
+def _rec(i: int, err: str | None = None) -> ResponseRecord:
+    return ResponseRecord(key=f"key{i}", model="M", reqtype="loglikelihood", task="t", doc=i,
+                          idx=0, resp=[-1.5 * i, False], err=err)
 
 
 def test_line_roundtrip_and_checksum():
@@ -39,12 +40,12 @@ def test_torn_tail_is_ignored_then_cut_by_the_next_writer(tmp_path):
     with open(path, "ab") as fh:
         fh.write(encode_record(_rec(3))[:20])  # a crash half-way through a write
     scan = scan_file(path)
-    assert [r["doc"] for r in scan.records] == [1, 2]
+    assert [r.doc for r in scan.records] == [1, 2]
     assert scan.torn_tail and scan.bad_lines == 0
     writer = JournalWriter(path)
     writer.append([_rec(4)])
     writer.close()
-    assert [r["doc"] for r in scan_file(path).records] == [1, 2, 4]
+    assert [r.doc for r in scan_file(path).records] == [1, 2, 4]
     assert not scan_file(path).torn_tail
 
 
@@ -61,18 +62,18 @@ def test_corrupt_middle_line_and_foreign_files_are_skipped(tmp_path):
 def test_success_beats_error_and_error_is_not_done(tmp_path):
     journal = Journal(tmp_path, "main").open()
     journal.append([_rec(1, err="OutOfMemoryError: x")])
-    assert journal.success("key1") is None and journal.entries["key1"]["err"]
+    assert journal.success("key1") is None and journal.entries["key1"].err
     journal.append([_rec(1)])
     journal.close()
     reopened = Journal(tmp_path, "main").open()
-    assert reopened.success("key1")["resp"] == [-1.5, False]
+    assert reopened.success("key1").resp == [-1.5, False]
     reopened.close()
 
 
 _HOLD = """
 import sys, time
 from pathlib import Path
-from lm_eval_ext.resume.lock import JournalLock
+from lm_eval_ext.resume.storage.lock import JournalLock
 JournalLock(Path(sys.argv[1])).acquire()
 print("locked", flush=True)
 time.sleep(60)

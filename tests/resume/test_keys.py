@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 from PIL import Image
 
-from lm_eval_ext.resume.keys import identity_hash, model_identity, request_key
+from lm_eval_ext.resume.storage.keys import identity_hash, model_identity, request_key
 
 
 def _hash(args: dict) -> str:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lm_eval_ext.resume.journal import load_entries
-from lm_eval_ext.resume.records import scan_file
-from lm_eval_ext.resume.writer import KILL_ENV
+from lm_eval_ext.resume.storage.journal import load_entries
+from lm_eval_ext.resume.storage.records import ResponseRecord, scan_file
+from lm_eval_ext.resume.storage.writer import KILL_ENV
 from lm_eval_ext.testing.lm_eval_runs import SAMPLE_TASKS as TASKS
 from lm_eval_ext.testing.lm_eval_runs import journaled_cli_args as _args
 from lm_eval_ext.testing.lm_eval_runs import read_results, read_samples, run_lm_eval
@@ -30,8 +30,8 @@ def _killed_run(args: list[str], cwd: Path, point: str) -> None:
 
 def _request_keys(journal: Path) -> Counter:
     """How often each request key was journaled (across all files, valid lines only)."""
-    return Counter(r["k"] for p in journal.glob("*.jsonl") for r in scan_file(p).records
-                   if "k" in r)
+    return Counter(r.key for p in journal.glob("*.jsonl") for r in scan_file(p).records
+                   if isinstance(r, ResponseRecord))
 
 
 def test_kill_anywhere_then_rerun_equals_clean_run(tiny_world, tasks_dir, tmp_path,

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 
 from lm_eval_ext.errors import ModelArgsError
-from lm_eval_ext.resume.journal import load_entries
-from lm_eval_ext.resume.merge import merge_shards
-from lm_eval_ext.resume.outputs import RunOutputError
-from lm_eval_ext.resume.records import scan_file
-from lm_eval_ext.resume.reevaluate import model_args_dict
-from lm_eval_ext.resume.status import format_status, journal_status
-from lm_eval_ext.resume.switch import parse_shard
+from lm_eval_ext.resume.storage.journal import load_entries
+from lm_eval_ext.resume.offline.merge import merge_shards
+from lm_eval_ext.resume.storage.outputs import RunOutputError
+from lm_eval_ext.resume.storage.records import scan_file
+from lm_eval_ext.resume.storage.outputs import model_args_dict
+from lm_eval_ext.resume.offline.status import format_status, journal_status
+from lm_eval_ext.resume.online.options import parse_shard
 from lm_eval_ext.testing.lm_eval_runs import evaluate_and_save, read_results, read_samples
 
 TASKS = ["ext_sample_mc", "ext_sample_gen"]  # 80 loglikelihood + 20 generate_until requests

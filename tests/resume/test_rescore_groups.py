@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import yaml
 
-from lm_eval_ext.resume.outputs import latest_results_file
-from lm_eval_ext.resume.rescore import rescore_run
-from lm_eval_ext.resume.switch import FAIL_ENV
+from lm_eval_ext.resume.storage.outputs import latest_results_file
+from lm_eval_ext.resume.offline.rescore import rescore_run
+from lm_eval_ext.resume.online.options import FAIL_ENV
 from lm_eval_ext.testing.lm_eval_runs import evaluate_and_save
 from tests.scoring._fixture_tasks import write_fixture_tasks
 

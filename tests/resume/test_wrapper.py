@@ -9,8 +9,8 @@ import pytest
 from lm_eval.tasks import TaskManager
 
 from lm_eval_ext.errors import RequestsFailedError
-from lm_eval_ext.resume.journal import load_entries
-from lm_eval_ext.resume.switch import FAIL_ENV
+from lm_eval_ext.resume.storage.journal import load_entries
+from lm_eval_ext.resume.online.options import FAIL_ENV
 
 TASK = "ext_sample_mc"
 
@@ -48,7 +48,7 @@ def test_rerun_recomputes_nothing_and_other_model_reuses_nothing(
     base = _evaluate(tasks_dir, base_args)  # same journal dir, another model
     fresh = _evaluate(tasks_dir, {**base_args, "journal": str(tmp_path_of(lora_args)) + "2"})
     assert _resps(base) == _resps(fresh) != _resps(first)
-    models = {r["m"] for r in load_entries(tmp_path_of(lora_args))[0].values()}
+    models = {r.model for r in load_entries(tmp_path_of(lora_args))[0].values()}
     assert len(models) == 2
 
 
@@ -65,9 +65,9 @@ def test_failures_are_journaled_retried_alone_and_fixed_by_rerun(
     with pytest.raises(RequestsFailedError, match="8 loglikelihood request"):
         _evaluate(tasks_dir, {**lora_args, "journal_strict": "true"})  # opt-in: never scores
     entries, _ = load_entries(tmp_path_of(lora_args))
-    errors = [r for r in entries.values() if r["err"]]
-    assert sorted({r["doc"] for r in errors}) == [3, 5] and len(errors) == 8
-    assert all("OutOfMemoryError" in r["err"] for r in errors)
+    errors = [r for r in entries.values() if r.err]
+    assert sorted({r.doc for r in errors}) == [3, 5] and len(errors) == 8
+    assert all("OutOfMemoryError" in r.err for r in errors)
     assert len(entries) == 80  # every other request succeeded despite sharing batches
 
     # default: the run goes on; the errored docs are reported with the results (lm-eval puts
@@ -82,7 +82,7 @@ def test_failures_are_journaled_retried_alone_and_fixed_by_rerun(
     clean = _evaluate(tasks_dir, {**lora_args, "journal": str(tmp_path_of(lora_args)) + "2"})
     assert fixed["results"] == clean["results"]
     assert fixed["config"]["lm_eval_ext"]["errored_docs"] == {}
-    assert not [r for r in load_entries(tmp_path_of(lora_args))[0].values() if r["err"]]
+    assert not [r for r in load_entries(tmp_path_of(lora_args))[0].values() if r.err]
 
 
 def test_a_second_run_on_a_journal_in_use_refuses_before_loading(tasks_dir, lora_args):
@@ -92,14 +92,14 @@ def test_a_second_run_on_a_journal_in_use_refuses_before_loading(tasks_dir, lora
     from pathlib import Path
 
     from lm_eval_ext.errors import JournalLockedError
-    from lm_eval_ext.resume.journal import close_open_journals
+    from lm_eval_ext.resume.storage.journal import close_open_journals
 
     journal = Path(lora_args["journal"])
     _evaluate(tasks_dir, lora_args)  # some entries already there
     close_open_journals()  # this process is done with it
     before = (journal / "main.jsonl").read_bytes()
     hold = ("import sys, time; from pathlib import Path; "
-            "from lm_eval_ext.resume.lock import JournalLock; "
+            "from lm_eval_ext.resume.storage.lock import JournalLock; "
             "JournalLock(Path(sys.argv[1])).acquire(); print('locked', flush=True); "
             "time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", hold, str(journal / "main.lock")],

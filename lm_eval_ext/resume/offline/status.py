@@ -7,7 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lm_eval_ext.resume.journal import load_entries
+from lm_eval_ext.resume.storage.journal import load_entries
+from lm_eval_ext.resume.storage.records import PlanRecord
 
 
 @dataclass
@@ -30,23 +31,23 @@ def journal_status(root: Path) -> dict[str, dict[str, TaskStatus]]:
     """model hash -> task -> :class:`TaskStatus`, from the latest plan of each request type."""
     entries, plans = load_entries(root)
     # the latest plan of each writer: the ranks of a multi-process run plan their own docs
-    latest: dict[tuple[str, str, str], dict] = {}
-    for plan in sorted(plans, key=lambda p: p.get("t", 0)):
-        latest[(plan["m"], plan["plan"], plan.get("w", ""))] = plan
+    latest: dict[tuple[str, str, str], PlanRecord] = {}
+    for plan in sorted(plans, key=lambda p: p.time):
+        latest[(plan.model, plan.reqtype, plan.writer)] = plan
     planned: dict[tuple[str, str], dict[str, dict[str, int]]] = defaultdict(dict)
     for (model, reqtype, _), plan in latest.items():
-        for task, docs in plan["tasks"].items():
+        for task, docs in plan.tasks.items():
             merged = planned[(model, reqtype)].setdefault(task, {})
             for doc, n_requests in docs.items():
                 merged[doc] = max(merged.get(doc, 0), n_requests)
     ok: dict[tuple, int] = defaultdict(int)
     err: dict[tuple, str] = {}
     for record in entries.values():
-        key = (record["m"], record["type"], record["task"], record["doc"])
-        if record.get("err") is None:
+        key = (record.model, record.reqtype, record.task, record.doc)
+        if record.ok:
             ok[key] += 1
         else:
-            err.setdefault(key, record["err"])
+            err.setdefault(key, record.err)
     report: dict[str, dict[str, TaskStatus]] = defaultdict(dict)
     for (model, reqtype), tasks in planned.items():
         for task, docs in tasks.items():
@@ -66,7 +67,7 @@ def journal_status(root: Path) -> dict[str, dict[str, TaskStatus]]:
 def journal_shards(root: Path) -> set[str]:
     """The ``K/N`` shards whose plans are in the journal (empty for unsharded runs)."""
     _, plans = load_entries(root)
-    return {f"{p['shard'][0]}/{p['shard'][1]}" for p in plans if p.get("shard")}
+    return {f"{p.shard[0]}/{p.shard[1]}" for p in plans if p.shard}
 
 
 def format_status(out: Path) -> str:
@@ -86,3 +87,9 @@ def format_status(out: Path) -> str:
                 for doc, message in sorted(st.errors.items()):
                     lines.append(f"    doc {doc}: {message}")
     return "\n".join(lines) if lines else f"no resume journal under {out}"
+
+
+def run_incomplete(out: Path) -> bool:
+    """Whether any journal under ``out`` has errored or missing docs."""
+    return any(st.errored or st.missing for root in journal_dirs(out)
+               for tasks in journal_status(root).values() for st in tasks.values())

@@ -16,14 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lm_eval_ext.resume.journal import load_entries
-from lm_eval_ext.resume.lost_answers import answered_docs, check_no_lost_answers, journal_doc_states
-from lm_eval_ext.resume.outputs import (
-    RunOutput, RunOutputError, latest_results_file, read_run_output, write_run_output,
+from lm_eval_ext.resume.offline.doc_outcomes import answered_docs, journal_docs
+from lm_eval_ext.resume.offline.lost_answers import check_no_lost_answers
+from lm_eval_ext.resume.offline.reevaluate import Reevaluated, reevaluate
+from lm_eval_ext.resume.offline.replay import journal_answers
+from lm_eval_ext.resume.storage.journal import load_entries
+from lm_eval_ext.resume.storage.outputs import (
+    RunOutput, RunOutputError, journal_model_hash, latest_results_file, model_args_dict,
+    read_run_output, recorded_doc_ids, run_journal, write_run_output,
 )
-from lm_eval_ext.resume.reevaluate import Reevaluated, model_args_dict, reevaluate
-from lm_eval_ext.resume.replay import journal_answers
-from lm_eval_ext.resume.rescore import journal_model_hash, recorded_doc_ids, run_journal
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def merge_shards(shard_outs: list[Path], out: Path,
     answer = journal_answers(entries, shards[0].model_hash)
     redone = reevaluate(template, answer, recorded_doc_ids(shards[0].run), include_path)
     # a doc counts as answered when a shard computed it without error (one journal has them all)
-    states = journal_doc_states(entries, shards[0].model_hash)
+    states = journal_docs(entries, shards[0].model_hash)
     answered = set().union(*(answered_docs(s.run, states, shard=True) for s in shards))
     check_no_lost_answers(f"merge of {len(shards)} shard(s) into {out}", redone.excluded,
                           answered)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lm_eval_ext.resume.records import encode_record, scan_file
+from lm_eval_ext.resume.storage.records import Record, encode_record, scan_file
 
 #: Test hook: ``load`` (die after taking the lock), ``record:N`` (die after the write holding the
 #: N-th record), ``torn:N`` (write half of the N-th record, then die), ``call:N`` (die when the
@@ -58,7 +58,7 @@ class JournalWriter:
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._last_sync = time.monotonic()
 
-    def append(self, records: list[dict[str, Any]]) -> None:
+    def append(self, records: list[Record]) -> None:
         """Write ``records`` with one system call; fsync if the interval has passed."""
         if not records:
             return

@@ -10,49 +10,20 @@ a successful response for every one of its requests: errored docs stay excluded.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from lm_eval_ext.resume.journal import load_entries
-from lm_eval_ext.resume.lost_answers import (
-    answered_docs, check_no_lost_answers, journal_doc_states, run_is_shard,
+from lm_eval_ext.resume.offline.doc_outcomes import answered_docs, journal_docs
+from lm_eval_ext.resume.offline.lost_answers import check_no_lost_answers
+from lm_eval_ext.resume.offline.reevaluate import Reevaluated, reevaluate
+from lm_eval_ext.resume.offline.replay import AnswerFn, journal_answers, samples_answers
+from lm_eval_ext.resume.storage.journal import load_entries
+from lm_eval_ext.resume.storage.outputs import (
+    RunOutput, journal_model_hash, read_run_output, recorded_doc_ids, run_is_shard, run_journal,
+    replace_run_output, write_run_output,
 )
-from lm_eval_ext.resume.outputs import (
-    RunOutput, RunOutputError, read_run_output, write_run_output,
-)
-from lm_eval_ext.resume.reevaluate import Reevaluated, model_args_dict, reevaluate
-from lm_eval_ext.resume.replay import AnswerFn, journal_answers, samples_answers
 
 log = logging.getLogger(__name__)
-
-
-def recorded_doc_ids(run: RunOutput) -> dict[str, list[int]]:
-    """Per task, the sorted doc ids its samples file holds."""
-    return {task: sorted({int(r["doc_id"]) for r in rows}) for task, rows in run.samples.items()}
-
-
-def run_journal(results: dict[str, Any], results_path: Path) -> Path | None:
-    """The journal directory named by the run's ``journal=`` model arg, if it exists."""
-    value = model_args_dict(results).get("journal")
-    if not value:
-        return None
-    path = Path(str(value)).expanduser()
-    candidates = [path] if path.is_absolute() else [path, results_path.parent.parent / path]
-    return next((p for p in candidates if p.is_dir()), None)
-
-
-def journal_model_hash(results: dict[str, Any], journal: Path) -> str:
-    """The model hash of the run: recorded by our wrapper, else the journal's only model."""
-    recorded = ((results.get("config") or {}).get("lm_eval_ext") or {}).get("model_hash")
-    if recorded:
-        return str(recorded)
-    models = sorted(p.stem[len("model-"):] for p in journal.glob("model-*.json"))
-    if len(models) != 1:
-        raise RunOutputError(f"{journal}: holds {len(models)} models and the results do not "
-                             "say which one this run was")
-    return models[0]
 
 
 def checked_by_journal(answer: AnswerFn, entries: dict[str, dict], model_hash: str) -> AnswerFn:
@@ -82,7 +53,7 @@ def rescore_run(results_path: Path, include_path: list[str] | None = None,
     if entries:
         model_hash = journal_model_hash(run.results, journal)
         answer = checked_by_journal(answer, entries, model_hash)
-        states = journal_doc_states(entries, model_hash)
+        states = journal_docs(entries, model_hash)
         log.info("rescore: docs count only with a successful entry in %s", journal)
     redone = reevaluate(run.results, answer, doc_ids, include_path)
     answered = answered_docs(run, states, shard=run_is_shard(run.results))
@@ -92,21 +63,15 @@ def rescore_run(results_path: Path, include_path: list[str] | None = None,
 
 def write_rescored(run: RunOutput, redone: Reevaluated, in_place: bool = False) -> Path:
     """Write the re-evaluation next to the run (new date), or over its files when ``in_place``."""
-    out_root = run.results_path.parent.parent
-    if not in_place:
-        return write_run_output(out_root, dict(redone.results), run.results)
-    with tempfile.TemporaryDirectory(dir=run.results_path.parent) as tmp:
-        written = write_run_output(Path(tmp), dict(redone.results), run.results,
-                                   date_id=run.date_id)
-        for path in written.parent.iterdir():
-            os.replace(path, run.results_path.parent / path.name)
-    return run.results_path
+    if in_place:
+        return replace_run_output(run, redone.results)
+    return write_run_output(run.results_path.parent.parent, redone.results, run.results)
 
 
-def summary(redone: Reevaluated) -> str:
-    """A short human-readable account of what was excluded."""
+def summary(excluded: dict[str, dict[int, str]]) -> str:
+    """A short human-readable account of the ``excluded`` docs (task -> doc -> why)."""
     lines = []
-    for task, docs in sorted(redone.excluded.items()):
+    for task, docs in sorted(excluded.items()):
         lines.append(f"{task}: {len(docs)} doc(s) excluded from the metrics")
         for doc, why in sorted(docs.items())[:5]:
             lines.append(f"  doc {doc}: {why}")

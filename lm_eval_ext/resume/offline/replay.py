@@ -16,8 +16,11 @@ from typing import Any
 
 from lm_eval.api.model import LM
 
-from lm_eval_ext.resume.keys import RequestKeyer, with_occurrences
-from lm_eval_ext.resume.wrapper import ERROR_PLACEHOLDER, decode_response
+from lm_eval_ext.resume.offline.doc_outcomes import NOT_COMPUTED
+from lm_eval_ext.resume.storage.keys import RequestKeyer, with_occurrences
+from lm_eval_ext.resume.storage.outputs import ERROR_FIELD
+from lm_eval_ext.resume.storage.records import ResponseRecord
+from lm_eval_ext.resume.storage.responses import ERROR_PLACEHOLDER, decode_response
 
 log = logging.getLogger(__name__)
 
@@ -109,17 +112,17 @@ class ReplayLM(LM):
         )
 
 
-def journal_answers(entries: dict[str, dict], model_hash: str) -> AnswerFn:
+def journal_answers(entries: dict[str, ResponseRecord], model_hash: str) -> AnswerFn:
     """Answers from journal ``entries`` (:func:`journal.load_entries`) of model ``model_hash``."""
     keyer = RequestKeyer(model_hash)
 
     def answer(reqtype: str, req: Any, occurrence: int) -> tuple[Any, str | None]:
         record = entries.get(keyer.key(reqtype, req, occurrence))
         if record is None:
-            return None, "not computed (no journal entry)"
-        if record.get("err") is not None:
-            return None, record["err"]
-        return record["resp"], None
+            return None, NOT_COMPUTED
+        if not record.ok:
+            return None, record.err
+        return record.resp, None
 
     return answer
 
@@ -148,8 +151,8 @@ def samples_answers(rows_by_task: dict[str, list[dict]],
         row = by_doc.get((req.task_name, true_id))
         if row is None:
             return None, "no sample recorded for this doc"
-        if row.get("lm_eval_ext_error"):
-            return None, row["lm_eval_ext_error"]
+        if row.get(ERROR_FIELD):
+            return None, row[ERROR_FIELD]
         try:
             return _parse_response(reqtype, row["resps"][req.idx][occurrence]), None
         except (IndexError, KeyError, TypeError, ValueError) as exc:

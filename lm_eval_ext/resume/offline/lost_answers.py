@@ -10,49 +10,13 @@ tells the two apart and refuses the second, naming the docs, before anything is 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
-from lm_eval_ext.resume.exclusion import ERROR_FIELD
-from lm_eval_ext.resume.outputs import RunOutput, RunOutputError
-
-DocRef = tuple[str, int]  # (task, doc id)
+from lm_eval_ext.resume.offline.doc_outcomes import DocRef
+from lm_eval_ext.resume.storage.outputs import RunOutputError
 
 
 class LostAnswersError(RunOutputError):
     """A rescore or merge would exclude docs that its input had answered and scored."""
-
-
-def journal_doc_states(entries: dict[str, dict], model_hash: str) -> tuple[set[DocRef], set[DocRef]]:
-    """(docs with a request that errored, docs with any record) of one model in a journal."""
-    errored: set[DocRef] = set()
-    seen: set[DocRef] = set()
-    for record in entries.values():
-        if record.get("m") != model_hash:
-            continue
-        doc = (str(record["task"]), int(record["doc"]))
-        seen.add(doc)
-        if record.get("err") is not None:
-            errored.add(doc)
-    return errored, seen
-
-
-def answered_docs(run: RunOutput, journal: tuple[set[DocRef], set[DocRef]] | None,
-                  shard: bool) -> set[DocRef]:
-    """The docs ``run`` really answered and scored.
-
-    A samples row counts unless it is marked excluded, its doc errored in the run's journal,
-    or (for a shard run, whose files score the other shards' docs with placeholders until they
-    are finalised) the journal holds no record of it.
-    """
-    errored, seen = journal or (set(), set())
-    docs = set()
-    for task, rows in run.samples.items():
-        for row in rows:
-            doc = (task, int(row["doc_id"]))
-            if row.get(ERROR_FIELD) or doc in errored or (shard and doc not in seen):
-                continue
-            docs.add(doc)
-    return docs
 
 
 def check_no_lost_answers(what: str, excluded: dict[str, dict[int, str]],
@@ -75,8 +39,3 @@ def check_no_lost_answers(what: str, excluded: dict[str, dict[int, str]],
         "kwargs, metadata) or a task's prompt differs from the run's. Nothing was written."
     )
 
-
-def run_is_shard(results: dict[str, Any]) -> bool:
-    """Whether the results come from a ``journal_shard=K/N`` run (before any merge)."""
-    info = (results.get("config") or {}).get("lm_eval_ext") or {}
-    return bool(info.get("shard"))

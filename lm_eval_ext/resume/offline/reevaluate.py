@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from lm_eval_ext.errors import LmEvalExtError
-from lm_eval_ext.resume.exclusion import exclude_docs
-from lm_eval_ext.resume.replay import AnswerFn, ReplayLM
+from lm_eval_ext.resume.offline.exclusion import exclude_docs
+from lm_eval_ext.resume.offline.replay import AnswerFn, ReplayLM
+from lm_eval_ext.resume.storage.outputs import model_args_dict, run_metadata
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,6 @@ class Reevaluated:
     results: dict[str, Any]
     excluded: dict[str, dict[int, str]]  # task -> doc id -> why it has no answer
     answered: int
-
-
-def model_args_dict(results: dict[str, Any]) -> dict[str, Any]:
-    """The run's ``--model_args`` as a dict (lm-eval records a string or a dict)."""
-    from lm_eval.utils import simple_parse_args_string
-
-    args = (results.get("config") or {}).get("model_args") or {}
-    return dict(simple_parse_args_string(args) if isinstance(args, str) else args)
 
 
 def task_sources(results: dict[str, Any]) -> tuple[list[str], bool]:
@@ -80,21 +73,6 @@ def top_level_names(results: dict[str, Any]) -> list[str]:
     return names
 
 
-def run_metadata(results: dict[str, Any]) -> dict[str, Any]:
-    """The metadata the run's tasks were built with: its model args and ``--metadata``.
-
-    lm-eval records no ``--metadata``, but merges it (with the model args) into every task's
-    ``configs[task].metadata`` over the YAML's own; so the keys on which every task of the run
-    agrees hold all of it (plus YAML values that happen to agree, which are then the run's).
-    """
-    recorded = [dict((cfg.get("metadata") or {})) for cfg in results["configs"].values()]
-    agreed = dict(recorded[0]) if recorded else {}
-    for meta in recorded[1:]:
-        agreed = {k: v for k, v in agreed.items() if k in meta and meta[k] == v}
-    agreed.pop("config_source", None)
-    return {**model_args_dict(results), **agreed}
-
-
 def _load_tasks(results: dict[str, Any], include_path: list[str] | None) -> dict[str, Any]:
     from lm_eval.tasks import TaskManager
 
@@ -129,6 +107,13 @@ def _restore_task_settings(loaded: dict[str, Any], results: dict[str, Any]) -> N
         if task.get_config("output_type") == "generate_until" and "generation_kwargs" in recorded:
             task.set_config("generation_kwargs", dict(recorded["generation_kwargs"]))
         task.set_fewshot_seed(seed=fewshot_seed)
+
+
+def load_run_tasks(results: dict[str, Any], include_path: list[str] | None = None) -> dict:
+    """The run's tasks (lm-eval's ``{"tasks", "groups"}``) with the run's settings restored."""
+    loaded = _load_tasks(results, include_path)
+    _restore_task_settings(loaded, results)
+    return loaded
 
 
 def _seed_everything(config: dict[str, Any]) -> None:
@@ -173,8 +158,7 @@ def reevaluate(results: dict[str, Any], answer: AnswerFn, doc_ids: dict[str, lis
     """
     from lm_eval.evaluator import evaluate
 
-    loaded = _load_tasks(results, include_path)
-    _restore_task_settings(loaded, results)
+    loaded = load_run_tasks(results, include_path)
     config = results.get("config") or {}
     _seed_everything(config)
     selection = _sample_selection(loaded, doc_ids)
@@ -195,11 +179,11 @@ def reevaluate(results: dict[str, Any], answer: AnswerFn, doc_ids: dict[str, lis
     # input describes the input, not this evaluation.
     merged = {k: v for k, v in results.items() if k not in ("groups", "samples", "lm_eval_ext")}
     merged.update(new)
-    _record_errored_counts(merged, excluded)
+    record_errored_counts(merged, excluded)
     return Reevaluated(merged, excluded, lm.stats.answered)
 
 
-def _record_errored_counts(results: dict[str, Any], excluded: dict[str, dict[int, str]]) -> None:
+def record_errored_counts(results: dict[str, Any], excluded: dict[str, dict[int, str]]) -> None:
     """Keep ``config.lm_eval_ext.errored_docs`` (our model info) true for the new results."""
     config = results.get("config")
     info = (config or {}).get("lm_eval_ext")

@@ -10,40 +10,21 @@ from __future__ import annotations
 
 import inspect
 import logging
-import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from tqdm import tqdm
 
 from lm_eval_ext.errors import RequestsFailedError
-from lm_eval_ext.resume.journal import Journal
-from lm_eval_ext.resume.keys import RequestKeyer, with_occurrences
-from lm_eval_ext.resume.writer import kill_hook
+from lm_eval_ext.resume.online.at_exit import finalize_at_exit
+from lm_eval_ext.resume.online.options import JournalOptions
+from lm_eval_ext.resume.storage.journal import Journal
+from lm_eval_ext.resume.storage.keys import RequestKeyer, with_occurrences
+from lm_eval_ext.resume.storage.records import PlanRecord, ResponseRecord
+from lm_eval_ext.resume.storage.responses import ERROR_PLACEHOLDER, decode_response, encode_response
+from lm_eval_ext.resume.storage.writer import kill_hook
 
 log = logging.getLogger(__name__)
-
-#: Requests per model call: a kill loses at most one chunk's work; bigger chunks batch better
-#: (bench/resume.py: journal overhead vs chunk size).
-DEFAULT_CHUNK = 256
-#: What lm-eval receives for a request that failed; its doc is then excluded from the metrics.
-ERROR_PLACEHOLDER: dict[str, Any] = {
-    "loglikelihood": (-math.inf, False),
-    "loglikelihood_rolling": -math.inf,
-    "generate_until": "",
-}
-
-
-def decode_response(reqtype: str, resp: Any) -> Any:
-    """A journaled (JSON) response back to what lm-eval expects (loglikelihood: a tuple)."""
-    if reqtype == "loglikelihood" and isinstance(resp, list):
-        return tuple(resp)
-    return resp
-
-
-def _jsonable(resp: Any) -> Any:
-    if isinstance(resp, (list, tuple)):
-        return [_jsonable(x) for x in resp]
-    return resp.item() if hasattr(resp, "item") else resp
 
 
 class JournaledLM:
@@ -53,25 +34,20 @@ class JournaledLM:
         lm: the built lm-eval LM.
         journal: an opened :class:`Journal`.
         model_hash: hash of the model identity (part of every key).
-        chunk_size: requests per call to ``lm``; a kill loses at most one chunk.
-        strict: raise :class:`RequestsFailedError` when requests still fail after retries;
-            otherwise their docs are excluded from the metrics once lm-eval has written them.
+        options: the journal's options (chunk size, strictness, shard...).
         fail: test hook; requests for which it returns True raise a simulated out-of-memory.
-        shard: ``(k, n)``: compute only chunks ``c`` with ``c % n == k`` (see ``merge``).
     """
 
-    def __init__(
-        self, lm: Any, journal: Journal, model_hash: str, chunk_size: int = DEFAULT_CHUNK,
-        strict: bool = False, fail: Callable[[Any], bool] | None = None,
-        shard: tuple[int, int] | None = None,
-    ) -> None:
+    def __init__(self, lm: Any, journal: Journal, model_hash: str, options: JournalOptions,
+                 fail: Callable[[Any], bool] | None = None) -> None:
         self.lm = lm
         self.journal = journal
         self.model_hash = model_hash
-        self.chunk_size = max(1, int(chunk_size))
-        self.strict = strict
+        self.options = options
+        self.chunk_size = options.chunk
+        self.strict = options.strict
+        self.shard = options.shard
         self.fail = fail
-        self.shard = shard
         self.errored_docs: dict[str, dict[int, str]] = {}
         self.calls = 0  # model calls made (the kill tests' ``call:N`` counts them)
 
@@ -105,13 +81,17 @@ class JournaledLM:
         keyer = RequestKeyer(self.model_hash)  # per call: docs are hashed once, then dropped
         return [keyer.key(reqtype, req, occ) for req, occ in with_occurrences(requests)]
 
-    def _plan_record(self, reqtype: str, requests: list) -> dict[str, Any]:
+    def _plan_record(self, reqtype: str, requests: list) -> PlanRecord:
         plan: dict[str, dict[str, int]] = {}
         for req in requests:
             docs = plan.setdefault(req.task_name, {})
             docs[str(req.doc_id)] = docs.get(str(req.doc_id), 0) + 1
-        return {"plan": reqtype, "m": self.model_hash, "w": self.journal.writer_id,
-                "shard": list(self.shard) if self.shard else None, "tasks": plan}
+        return PlanRecord(reqtype, self.model_hash, self.journal.writer_id, self.shard, plan)
+
+    def _record(self, reqtype: str, req: Any, key: str, resp: Any = None,
+                err: str | None = None) -> ResponseRecord:
+        return ResponseRecord(key, self.model_hash, reqtype, req.task_name, req.doc_id, req.idx,
+                              resp, err)
 
     def _run(self, reqtype: str, requests: list, disable_tqdm: bool) -> list:
         keys = self._keys(reqtype, requests)
@@ -121,7 +101,7 @@ class JournaledLM:
         for i, key in enumerate(keys):
             hit = self.journal.success(key)
             if hit is not None:
-                results[i], done[i] = decode_response(reqtype, hit["resp"]), True
+                results[i], done[i] = decode_response(reqtype, hit.resp), True
         n_done = sum(done)
         log.info("journal: %s: %d of %d requests already done", reqtype, n_done, len(requests))
         pbar = tqdm(total=len(requests), initial=n_done, desc=f"{reqtype} (journaled)",
@@ -190,10 +170,7 @@ class JournaledLM:
             if i not in wanted:
                 continue
             results[i], done[i] = resp, True
-            req = requests[i]
-            records.append({"k": keys[i], "m": self.model_hash, "type": reqtype,
-                            "task": req.task_name, "doc": req.doc_id, "idx": req.idx,
-                            "resp": _jsonable(resp), "err": None})
+            records.append(self._record(reqtype, requests[i], keys[i], encode_response(resp)))
         self.journal.append(records)
 
     def _call(self, reqtype: str, reqs: list) -> list:
@@ -212,16 +189,15 @@ class JournaledLM:
         message = f"{type(exc).__name__}: {exc}"[:2000]
         log.error("journal: %s request of %s doc %s failed alone: %s",
                   reqtype, req.task_name, req.doc_id, message)
-        self.journal.append([{"k": key, "m": self.model_hash, "type": reqtype,
-                              "task": req.task_name, "doc": req.doc_id, "idx": req.idx,
-                              "resp": None, "err": message}])
+        self.journal.append([self._record(reqtype, req, key, err=message)])
 
     def _finish(self, reqtype: str, requests: list, keys: list[str], results: list,
                 done: list, skipped: set[int]) -> list:
         failed = [i for i, ok in enumerate(done) if not ok and i not in skipped]
         for i in failed:
             req = requests[i]
-            err = self.journal.entries.get(keys[i], {}).get("err", "not computed")
+            record = self.journal.entries.get(keys[i])
+            err = record.err if record is not None else "not computed"
             self.errored_docs.setdefault(req.task_name, {})[req.doc_id] = err
         for i, ok in enumerate(done):
             if not ok:
@@ -236,9 +212,7 @@ class JournaledLM:
                         "JSON once lm-eval has written it (lm-eval's own table still counts "
                         "them as wrong)", msg)
         if (failed or skipped) and getattr(self.lm, "rank", 0) == 0:
-            from lm_eval_ext.resume import post_run
-
-            post_run.schedule_exclusion(self.journal.root)
+            finalize_at_exit(self.journal.root)
         return results
 
 

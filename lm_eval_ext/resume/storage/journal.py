@@ -11,12 +11,13 @@ import json
 import os
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from lm_eval_ext.resume.lock import JournalLock
-from lm_eval_ext.resume.records import scan_file
-from lm_eval_ext.resume.writer import JournalWriter
+from lm_eval_ext.resume.storage.lock import JournalLock
+from lm_eval_ext.resume.storage.records import PlanRecord, Record, ResponseRecord, scan_file
+from lm_eval_ext.resume.storage.writer import JournalWriter
 
 FINGERPRINT_CACHE = "fingerprints.json"
 #: Journals this process holds open, by writer file. lm-eval never closes a model, and one
@@ -39,22 +40,26 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def load_entries(root: Path) -> tuple[dict[str, dict], list[dict]]:
-    """All request entries (key -> record; a success beats an error) and all plan records."""
-    entries: dict[str, dict] = {}
-    plans: list[dict] = []
+class JournalContents(NamedTuple):
+    """Everything a journal directory holds."""
+
+    entries: dict[str, ResponseRecord]  # request key -> outcome (a success beats an error)
+    plans: list[PlanRecord]
+
+
+def load_entries(root: Path) -> JournalContents:
+    """All request outcomes and all plan records of every file in the journal ``root``."""
+    entries: dict[str, ResponseRecord] = {}
+    plans: list[PlanRecord] = []
     for path in sorted(Path(root).glob("*.jsonl")):
         for record in scan_file(path).records:
-            if "plan" in record:
+            if isinstance(record, PlanRecord):
                 plans.append(record)
                 continue
-            key = record.get("k")
-            if not isinstance(key, str):
-                continue
-            old = entries.get(key)
-            if old is None or old.get("err") is not None:
-                entries[key] = record
-    return entries, plans
+            old = entries.get(record.key)
+            if old is None or not old.ok:
+                entries[record.key] = record
+    return JournalContents(entries, plans)
 
 
 class Journal:
@@ -66,7 +71,7 @@ class Journal:
         self.fsync_interval = fsync_interval
         self.lock = JournalLock(self.root / f"{writer_id}.lock")
         self.writer: JournalWriter | None = None
-        self.entries: dict[str, dict] = {}
+        self.entries: dict[str, ResponseRecord] = {}
 
     def open(self) -> "Journal":
         """Take this writer's lock, repair its torn tail, and load every file's entries."""
@@ -81,21 +86,20 @@ class Journal:
         self.entries, _ = load_entries(self.root)
         return self
 
-    def success(self, key: str) -> dict | None:
+    def success(self, key: str) -> ResponseRecord | None:
         """The successful entry for ``key``, if any."""
         record = self.entries.get(key)
-        return record if record is not None and record.get("err") is None else None
+        return record if record is not None and record.ok else None
 
-    def append(self, records: list[dict[str, Any]]) -> None:
+    def append(self, records: list[Record]) -> None:
         """Journal ``records`` (already durable against a process kill when this returns)."""
         assert self.writer is not None, "Journal.open() first"
         stamp = time.time()
-        for record in records:
-            record.setdefault("t", stamp)
+        records = [r if r.time else replace(r, time=stamp) for r in records]
         self.writer.append(records)
         for record in records:
-            if "k" in record and self.success(record["k"]) is None:
-                self.entries[record["k"]] = record
+            if isinstance(record, ResponseRecord) and self.success(record.key) is None:
+                self.entries[record.key] = record
 
     def fingerprint_cache(self) -> dict[str, Any]:
         """The (size, mtime, inode) -> sha256 cache of model files kept next to the journal."""

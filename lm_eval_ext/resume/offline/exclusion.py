@@ -13,10 +13,10 @@ import logging
 from collections import defaultdict
 from typing import Any
 
+from lm_eval_ext.resume.storage.outputs import ERROR_FIELD
+
 log = logging.getLogger(__name__)
 
-#: Key of a samples row whose doc was excluded; its value is the reason.
-ERROR_FIELD = "lm_eval_ext_error"
 
 
 def exclude_docs(results: dict[str, Any], loaded: dict[str, Any],

@@ -8,6 +8,8 @@ they have exactly its format (stringified responses, sanitised arguments, task h
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,8 @@ from typing import Any
 from lm_eval_ext.errors import LmEvalExtError
 
 RESULTS_PREFIX = "results_"
+#: Key of a samples row whose doc is excluded from the metrics; its value says why.
+ERROR_FIELD = "lm_eval_ext_error"
 #: Run-level fields of every lm-eval 0.4.13 results file (``GeneralConfigTracker``'s): they
 #: describe the run and shape its prompts, so a file we rewrite must carry them unchanged.
 RUN_FIELDS = ("model_source", "model_name", "model_name_sanitized", "system_instruction",
@@ -96,15 +100,17 @@ def _read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-def write_run_output(out_dir: Path, results: dict[str, Any], template: dict[str, Any],
-                     date_id: str | None = None) -> Path:
+def write_run_output(out_dir: Path, results: dict[str, Any], key_order: dict[str, Any],
+                     date_id: str | None = None, rows_as_read: bool = False) -> Path:
     """Write ``results`` (with its ``samples``) as lm-eval would, into ``out_dir``.
 
     ``results`` must be a complete results dict: every run-level field lm-eval wrote (model
     name and source, system instruction, chat template, few-shot as multi-turn, timings...)
     plus the recomputed ones. The file goes to ``out_dir/<model_name_sanitized>/``, as lm-eval
-    lays it out; keys keep ``template``'s order (the original file's) and ``task_hashes`` is
-    recomputed from the samples. Returns the new results path (samples next to it).
+    lays it out; keys keep ``key_order``'s order (the original file's) and ``task_hashes`` is
+    recomputed from the samples. Samples rows fresh from an evaluation go through lm-eval's own
+    serialiser; rows as read from a samples file (``rows_as_read``) are written back as they
+    are. Returns the new results path (samples next to it).
     """
     from lm_eval_ext._compat import new_date_id, results_json_text, task_hashes, write_samples_file
 
@@ -118,12 +124,105 @@ def write_run_output(out_dir: Path, results: dict[str, Any], template: dict[str,
     folder.mkdir(parents=True, exist_ok=True)
     date_id = date_id or new_date_id()
     for task, rows in samples.items():
-        write_samples_file(folder, task, rows, date_id)
+        if rows_as_read:
+            _write_jsonl(folder / f"samples_{task}_{date_id}.jsonl", rows)
+        else:
+            write_samples_file(folder, task, rows, date_id)
     if samples:
         results["task_hashes"] = task_hashes(samples)
-    ordered = {k: results[k] for k in template if k in results}
+    ordered = {k: results[k] for k in key_order if k in results}
     ordered.update(results)
     path = folder / f"{RESULTS_PREFIX}{date_id}.json"
     path.write_text(results_json_text(ordered), encoding="utf-8")
     return path
 
+
+def replace_run_output(run: RunOutput, results: dict[str, Any], rows_as_read: bool = False) -> Path:
+    """Write ``results`` over ``run``'s own files (same names), each replaced atomically."""
+    with tempfile.TemporaryDirectory(dir=run.results_path.parent) as tmp:
+        written = write_run_output(Path(tmp), results, run.results, date_id=run.date_id,
+                                   rows_as_read=rows_as_read)
+        for path in written.parent.iterdir():
+            os.replace(path, run.results_path.parent / path.name)
+    return run.results_path
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+# ---- accessors of a run's recorded settings ------------------------------------------------
+
+
+def model_args_dict(results: dict[str, Any]) -> dict[str, Any]:
+    """The run's ``--model_args`` as a dict (lm-eval records a string or a dict)."""
+    from lm_eval.utils import simple_parse_args_string
+
+    args = (results.get("config") or {}).get("model_args") or {}
+    return dict(simple_parse_args_string(args) if isinstance(args, str) else args)
+
+
+def run_metadata(results: dict[str, Any]) -> dict[str, Any]:
+    """The metadata the run's tasks were built with: its model args and ``--metadata``.
+
+    lm-eval records no ``--metadata``, but merges it (with the model args) into every task's
+    ``configs[task].metadata`` over the YAML's own; so the keys on which every task of the run
+    agrees hold all of it (plus YAML values that happen to agree, which are then the run's).
+    """
+    recorded = [dict((cfg.get("metadata") or {})) for cfg in results["configs"].values()]
+    agreed = dict(recorded[0]) if recorded else {}
+    for meta in recorded[1:]:
+        agreed = {k: v for k, v in agreed.items() if k in meta and meta[k] == v}
+    agreed.pop("config_source", None)
+    return {**model_args_dict(results), **agreed}
+
+
+def recorded_doc_ids(run: RunOutput) -> dict[str, list[int]]:
+    """Per task, the sorted doc ids its samples file holds."""
+    return {task: sorted({int(r["doc_id"]) for r in rows}) for task, rows in run.samples.items()}
+
+
+def run_journal(results: dict[str, Any], results_path: Path) -> Path | None:
+    """The journal directory named by the run's ``journal=`` model arg, if it exists."""
+    value = model_args_dict(results).get("journal")
+    if not value:
+        return None
+    path = Path(str(value)).expanduser()
+    candidates = [path] if path.is_absolute() else [path, results_path.parent.parent / path]
+    return next((p for p in candidates if p.is_dir()), None)
+
+
+def journal_model_hash(results: dict[str, Any], journal: Path) -> str:
+    """The model hash of the run: recorded by our wrapper, else the journal's only model."""
+    recorded = ((results.get("config") or {}).get("lm_eval_ext") or {}).get("model_hash")
+    if recorded:
+        return str(recorded)
+    models = sorted(p.stem[len("model-"):] for p in journal.glob("model-*.json"))
+    if len(models) != 1:
+        raise RunOutputError(f"{journal}: holds {len(models)} models and the results do not "
+                             "say which one this run was")
+    return models[0]
+
+
+def run_is_shard(results: dict[str, Any]) -> bool:
+    """Whether the results come from a ``journal_shard=K/N`` run (before any merge)."""
+    info = (results.get("config") or {}).get("lm_eval_ext") or {}
+    return bool(info.get("shard"))
+
+
+def results_written_for(journal_root: Path, since: float) -> list[Path]:
+    """Results files under the journal's parent, written since ``since``, of runs using it."""
+    found = []
+    for path in find_results_files(journal_root.parent):
+        if path.stat().st_mtime < since:
+            continue
+        try:
+            results = read_results_json(path)
+        except RunOutputError:  # not an lm-eval results file: not ours to fix
+            continue
+        journal = run_journal(results, path)
+        if journal is not None and journal.resolve() == journal_root:
+            found.append(path)
+    return found
