@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lm_eval_ext.checkpoints.hashing import CACHE_DIR_ENV
 from lm_eval_ext.testing.lm_eval_runs import OFFLINE_ENV
 from lm_eval_ext.testing.tiny_world import TinyWorld, build_world
 
@@ -19,6 +20,12 @@ TASKS_DIR = REPO_ROOT / "tasks"
 
 # Tests never reach a hub, and subprocesses inherit this.
 os.environ.update(OFFLINE_ENV)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _file_hash_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The user-level file-hash cache goes to a session temp dir, never to ~/.cache."""
+    os.environ[CACHE_DIR_ENV] = str(tmp_path_factory.mktemp("lm_eval_ext_cache"))
 
 
 @pytest.fixture(scope="session")
