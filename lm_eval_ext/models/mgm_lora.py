@@ -31,7 +31,7 @@ from lm_eval_ext.models.model_args import (
     check_model_dir,
     hflm_arg_names,
 )
-from lm_eval_ext.scoring.shared_context import SharedContextScoringMixin
+from lm_eval_ext.models.context_once import SharedContextScoringMixin
 
 #: model args that ``mgm_lora`` adds to those of ``hf``.
 OWN_ARGS = frozenset({"lora", "lora_revision", "merged_cache"})
