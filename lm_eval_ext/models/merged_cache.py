@@ -12,54 +12,54 @@ loads exactly like the base: ``--model hf``/``vllm`` for a causal LM,
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from lm_eval_ext.checkpoints.hashing import HashCache, file_sha256
 from lm_eval_ext.errors import CheckpointError
 from lm_eval_ext.models.processor_files import HUB_KWARGS, copy_processor_files, processor_dir
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "merge_manifest.json"
-_CHUNK = 1 << 20
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def source_fingerprint(source: str, revision: str | None = None,
+                       hash_cache: MutableMapping[str, Any] | None = None) -> dict[str, Any]:
+    """Hashes of every file of a local checkpoint dir, or the hub id + revision of a remote one.
 
-
-def source_fingerprint(source: str, revision: str | None = None) -> dict[str, Any]:
-    """Hashes of every file of a local checkpoint dir, or the hub id + revision of a remote one."""
+    ``hash_cache`` (see ``checkpoints.hashing``) spares re-reading files whose stat is unchanged.
+    """
     path = Path(source).expanduser()
     if not path.is_dir():
         return {"hub_id": source, "revision": revision or "main"}
+    cache = {} if hash_cache is None else hash_cache
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.name != MANIFEST)
-    return {"files": {str(p.relative_to(path)): _file_sha256(p) for p in files}}
+    return {"files": {str(p.relative_to(path)): file_sha256(p, cache) for p in files}}
 
 
 def build_manifest(base: str, adapter: str, *, base_revision: str | None = None,
                    adapter_revision: str | None = None, dtype: Any = None,
-                   tokenizer: str | None = None) -> dict[str, Any]:
+                   tokenizer: str | None = None,
+                   hash_cache: MutableMapping[str, Any] | None = None) -> dict[str, Any]:
     """What a merged checkpoint was built from; equal manifests mean a reusable cache.
 
     ``tokenizer`` is a tokenizer/processor checkpoint other than the base (``tokenizer=``): its
     size decides the embedding resize and its files are copied, so it is an input too.
     """
+    def fingerprint(source: str, revision: str | None) -> dict[str, Any]:
+        return source_fingerprint(source, revision, hash_cache)
+
     # format 2: processor files copied from their checkpoint (format 1 re-serialised them)
     return {
         "format": 2,
-        "base": source_fingerprint(base, base_revision),
-        "adapter": source_fingerprint(adapter, adapter_revision),
-        "tokenizer": tokenizer and source_fingerprint(tokenizer, base_revision),
+        "base": fingerprint(base, base_revision),
+        "adapter": fingerprint(adapter, adapter_revision),
+        "tokenizer": tokenizer and fingerprint(tokenizer, base_revision),
         "dtype": str(dtype),
     }
 
@@ -73,15 +73,20 @@ class MergedCache:
         base_revision, adapter_revision: hub revisions, for remote inputs.
         dtype: the dtype the merge is done in (a cache in another dtype is not reused).
         tokenizer: the tokenizer/processor checkpoint, when it is not the base.
+        hash_cache: stat cache of file hashes; default the user-level one
+            (:meth:`HashCache.load`), saved once the inputs are hashed.
     """
 
     def __init__(self, cache_dir: str | Path, base: str, adapter: str, *,
                  base_revision: str | None = None, adapter_revision: str | None = None,
-                 dtype: Any = None, tokenizer: str | None = None) -> None:
+                 dtype: Any = None, tokenizer: str | None = None,
+                 hash_cache: HashCache | None = None) -> None:
         self.path = Path(cache_dir).expanduser()
+        hashes = HashCache.load() if hash_cache is None else hash_cache
         self.manifest = build_manifest(base, adapter, base_revision=base_revision,
                                        adapter_revision=adapter_revision, dtype=dtype,
-                                       tokenizer=tokenizer)
+                                       tokenizer=tokenizer, hash_cache=hashes)
+        hashes.save()
 
     def is_valid(self) -> bool:
         """True when ``path`` holds a complete merge of exactly these inputs."""
