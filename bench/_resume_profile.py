@@ -17,8 +17,8 @@ from typing import Any, Callable
 #: (label, file suffix, function name) of the profile entries reported, cumulative seconds.
 ROWS = [
     ("whole simple_evaluate", "lm_eval/evaluator.py", "simple_evaluate"),
-    ("model build (load, LoRA merge, journal open)", "lm_eval_ext/models/factory.py",
-     "create_lm"),
+    ("model build (load, LoRA merge, journal open)", "lm_eval_ext/resume/switch.py",
+     "build_lm"),
     ("tasks: TaskManager.load (dataset, config)", "lm_eval/tasks/manager.py", "load"),
     ("tasks: build_all_requests (prompts)", "lm_eval/api/task.py", "build_all_requests"),
     ("journal: open (lock, load, model fingerprint)", "lm_eval_ext/resume/switch.py",

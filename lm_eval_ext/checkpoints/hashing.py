@@ -117,7 +117,7 @@ class HashCache(dict):
 
     @classmethod
     def load(cls, file: str | os.PathLike[str] | None = None) -> HashCache:
-        """The cache stored in ``file`` (default :func:`default_cache_file`); empty if unreadable."""
+        """The cache stored in ``file`` (default: :func:`default_cache_file`), {} if unreadable."""
         path = Path(file) if file is not None else default_cache_file()
         cache = cls(path, _read_entries(path))
         cache.update(_UNSAVED.get(str(path), {}))

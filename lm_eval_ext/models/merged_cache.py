@@ -133,72 +133,28 @@ class MergedCache:
         tmp.rename(self.path)
         logger.info("Saved merged checkpoint to merged_cache=%s", self.path)
 
+    def save_or_warn(self, model: Any, source: str | None, load_kwargs: dict[str, Any],
+                     preprocessors: Callable[[], list[Any]]) -> None:
+        """:meth:`save`, or only warn: the evaluation goes on with the merged model either way.
 
-def tokenizer_source(pretrained: Any, tokenizer: Any) -> str | None:
-    """The checkpoint lm-eval loads the tokenizer/processor from (None: an object was passed)."""
-    if tokenizer is None or tokenizer == "":
-        return pretrained if isinstance(pretrained, str) else None
-    return tokenizer if isinstance(tokenizer, str) else None
+        Args:
+            model: the merged model.
+            source: checkpoint (dir or hub id) the tokenizer/processor was loaded from; its
+                files are copied. None: ``preprocessors()`` gives the objects to save instead.
+            load_kwargs: the model's ``from_pretrained`` kwargs (``revision``, ``subfolder``,
+                hub kwargs), to find ``source``'s files.
+            preprocessors: the tokenizer/processor objects, asked for only when needed.
+        """
+        try:
+            if source is None:
+                self.save(model, preprocessors=preprocessors())
+                return
+            files_dir = processor_dir(
+                source, revision=load_kwargs.get("revision"),
+                subfolder=load_kwargs.get("subfolder") or "",
+                **{k: load_kwargs.get(k) for k in HUB_KWARGS},
+            )
+            self.save(model, processor_files_dir=files_dir)
+        except CheckpointError as exc:
+            logger.warning("merged_cache=%s not written: %s", self.path, exc)
 
-
-def _save_cache(cache: MergedCache, model: Any, source: str | None,
-                load_kwargs: dict[str, Any], preprocessors: Callable[[], list[Any]]) -> None:
-    """Write ``cache``, or only warn: the evaluation goes on with the merged model either way."""
-    try:
-        if source is None:
-            cache.save(model, preprocessors=preprocessors())
-            return
-        files_dir = processor_dir(
-            source, revision=load_kwargs.get("revision"),
-            subfolder=load_kwargs.get("subfolder") or "",
-            **{k: load_kwargs.get(k) for k in HUB_KWARGS},
-        )
-        cache.save(model, processor_files_dir=files_dir)
-    except CheckpointError as exc:
-        logger.warning("merged_cache=%s not written: %s", cache.path, exc)
-
-
-def create_merged_model(
-    lm: Any,
-    load: Callable[..., None],
-    pretrained: str,
-    load_kwargs: dict[str, Any],
-    preprocessors: Callable[[], list[Any]],
-) -> None:
-    """Set ``lm._model`` to ``pretrained`` + ``lm._lora`` merged, through ``lm._merged_cache``.
-
-    Shared by the causal-LM and the VLM wrapper. ``load(name, **load_kwargs)`` is lm-eval's
-    ``HFLM._create_model`` (it sets ``lm._model``). ``lm._processor_source`` names the checkpoint
-    the tokenizer/processor was loaded from: its files are copied into the cache. Where it is
-    None (a tokenizer object), ``preprocessors()`` gives the objects to save instead.
-    """
-    from lm_eval_ext.models.lora_merge import merge_lora, resize_for_added_tokens
-
-    cache = None
-    source = lm._processor_source
-    if lm._lora and getattr(lm, "_merged_cache", None):
-        cache = MergedCache(
-            lm._merged_cache, pretrained, lm._lora, base_revision=load_kwargs.get("revision"),
-            adapter_revision=lm._lora_revision, dtype=load_kwargs.get("dtype"),
-            tokenizer=None if source == pretrained else source,
-        )
-        if cache.is_valid():
-            logger.info("Loading merged model from merged_cache=%s", cache.path)
-            load(str(cache.path), **{**load_kwargs, "revision": "main"})
-            return
-    load(pretrained, **load_kwargs)
-    if not lm._lora:
-        return
-    resize_for_added_tokens(lm._model, len(lm.tokenizer))
-    lm._model = merge_lora(lm._model, lm._lora, revision=lm._lora_revision, base_name=pretrained)
-    if cache is not None:
-        _save_cache(cache, lm._model, source, load_kwargs, preprocessors)
-
-
-def adapter_model_info(lm: Any, info: dict[str, Any]) -> dict[str, Any]:
-    """``info`` (lm-eval's model info) plus the merged adapter, for the results JSON."""
-    if lm._lora:
-        info["lora"] = lm._lora
-        if lm._lora_revision:
-            info["lora_revision"] = lm._lora_revision
-    return info

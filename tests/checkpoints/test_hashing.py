@@ -1,4 +1,4 @@
-"""One content hasher: digests as the journal keys them, files read once per (size, mtime, inode)."""
+"""One content hasher: the journal's digests, each file read once per (size, mtime, inode)."""
 
 from __future__ import annotations
 

@@ -151,7 +151,9 @@ def test_mgm_lora_uses_the_mixin_and_matches_hf_on_real_task_configs(tmp_path, t
     from lm_eval_ext.models.context_once import SharedContextScoringMixin
     from tests.scoring._fixture_tasks import ours_name, write_fixture_tasks
 
-    assert MGMLoRALM.__mro__[1] is SharedContextScoringMixin
+    # LoRAMergeMixin comes first; the scoring mixin still overrides HFLM's scoring
+    assert MGMLoRALM.__mro__.index(SharedContextScoringMixin) < MGMLoRALM.__mro__.index(HFLM)
+    assert MGMLoRALM._loglikelihood_tokens is SharedContextScoringMixin._loglikelihood_tokens
     write_fixture_tasks(tmp_path / "tasks", tmp_path / "hf_cache")
     tasks = [ours_name(b) for b in ("hellaswag", "mmlu_anatomy", "winogrande", "boolq")]
     runs = {}

@@ -1,4 +1,4 @@
-"""Record which files code opens through Python (``open``, ``io.open``, ``Path.open``, ``os.open``)."""
+"""Which files code opens through Python (``open``, ``io.open``, ``Path.open``, ``os.open``)."""
 
 from __future__ import annotations
 

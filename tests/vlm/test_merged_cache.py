@@ -61,7 +61,8 @@ def test_cache_hit_does_not_read_base_or_adapter_files_again(tiny_world, tmp_pat
     opened = record_opens(monkeypatch)
     second = MGMLoRALM.create_from_arg_obj(args)
     assert (cache / MANIFEST).stat().st_mtime_ns == stamp  # a cache hit
-    weights = {str(p) for p in inputs if p.suffix == ".safetensors" or tiny_world.lora_dir in p.parents}
+    weights = {str(p) for p in inputs
+               if p.suffix == ".safetensors" or tiny_world.lora_dir in p.parents}
     assert any(p.endswith("model.safetensors") for p in weights)
     assert not weights & opened, sorted(weights & opened)
     assert second.get_model_info()["lora"] == str(tiny_world.lora_dir)
