@@ -31,9 +31,9 @@ ROWS = [
     ("journal: JournalWriter.sync (fsync)", "lm_eval_ext/resume/storage/writer.py", "sync"),
     ("journal: plan records", "lm_eval_ext/resume/online/journaled_lm.py", "_plan_record"),
     ("HFLM loglikelihood (tokenise + score)", "lm_eval/api/model.py", "loglikelihood"),
-    ("  model: context-once prefix passes", "lm_eval_ext/scoring/shared_context.py",
+    ("  model: context-once prefix passes", "lm_eval_ext/models/context_once.py",
      "_run_prefixes"),
-    ("  model: continuation (branch) passes", "lm_eval_ext/scoring/shared_context.py",
+    ("  model: continuation (branch) passes", "lm_eval_ext/models/context_once.py",
      "_run_branches"),
     ("HFLM generate_until (all of it)", "lm_eval/models/huggingface.py", "generate_until"),
     ("  model: HF generate", "lm_eval/models/huggingface.py", "_model_generate"),
@@ -67,7 +67,7 @@ def _padding(world: Any, limit: int, batch_size: int, chunk: int | None) -> tupl
     """
     from transformers import AutoTokenizer
 
-    from lm_eval_ext.scoring._plan import chunk_groups, group_requests
+    from lm_eval_ext.models._context_plan import chunk_groups, group_requests
 
     tokenizer = AutoTokenizer.from_pretrained(world.model_dir)
     docs = [json.loads(line) for line in (world.tasks_dir / "mc.jsonl").open()][:limit]

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from lm_eval_ext.checkpoints.hashing import CACHE_DIR_ENV
 from lm_eval_ext.testing.lm_eval_runs import OFFLINE_ENV
 from lm_eval_ext.testing.tiny_world import TinyWorld, build_world
 
@@ -22,6 +23,12 @@ os.environ.update(OFFLINE_ENV)
 # In-process evaluations here are finalised explicitly; the lm_eval subprocesses of the e2e tests
 # get the exit hook back (run_lm_eval).
 os.environ["LM_EVAL_EXT_FINALIZE"] = "0"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _file_hash_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The user-level file-hash cache goes to a session temp dir, never to ~/.cache."""
+    os.environ[CACHE_DIR_ENV] = str(tmp_path_factory.mktemp("lm_eval_ext_cache"))
 
 
 @pytest.fixture(scope="session")

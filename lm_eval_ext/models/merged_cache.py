@@ -12,54 +12,54 @@ loads exactly like the base: ``--model hf``/``vllm`` for a causal LM,
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import shutil
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, MutableMapping
 from pathlib import Path
 from typing import Any
 
+from lm_eval_ext.checkpoints.hashing import HashCache, file_sha256
 from lm_eval_ext.errors import CheckpointError
 from lm_eval_ext.models.processor_files import HUB_KWARGS, copy_processor_files, processor_dir
 
 logger = logging.getLogger(__name__)
 
 MANIFEST = "merge_manifest.json"
-_CHUNK = 1 << 20
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+def source_fingerprint(source: str, revision: str | None = None,
+                       hash_cache: MutableMapping[str, Any] | None = None) -> dict[str, Any]:
+    """Hashes of every file of a local checkpoint dir, or the hub id + revision of a remote one.
 
-
-def source_fingerprint(source: str, revision: str | None = None) -> dict[str, Any]:
-    """Hashes of every file of a local checkpoint dir, or the hub id + revision of a remote one."""
+    ``hash_cache`` (see ``checkpoints.hashing``) spares re-reading files whose stat is unchanged.
+    """
     path = Path(source).expanduser()
     if not path.is_dir():
         return {"hub_id": source, "revision": revision or "main"}
+    cache = {} if hash_cache is None else hash_cache
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.name != MANIFEST)
-    return {"files": {str(p.relative_to(path)): _file_sha256(p) for p in files}}
+    return {"files": {str(p.relative_to(path)): file_sha256(p, cache) for p in files}}
 
 
 def build_manifest(base: str, adapter: str, *, base_revision: str | None = None,
                    adapter_revision: str | None = None, dtype: Any = None,
-                   tokenizer: str | None = None) -> dict[str, Any]:
+                   tokenizer: str | None = None,
+                   hash_cache: MutableMapping[str, Any] | None = None) -> dict[str, Any]:
     """What a merged checkpoint was built from; equal manifests mean a reusable cache.
 
     ``tokenizer`` is a tokenizer/processor checkpoint other than the base (``tokenizer=``): its
     size decides the embedding resize and its files are copied, so it is an input too.
     """
+    def fingerprint(source: str, revision: str | None) -> dict[str, Any]:
+        return source_fingerprint(source, revision, hash_cache)
+
     # format 2: processor files copied from their checkpoint (format 1 re-serialised them)
     return {
         "format": 2,
-        "base": source_fingerprint(base, base_revision),
-        "adapter": source_fingerprint(adapter, adapter_revision),
-        "tokenizer": tokenizer and source_fingerprint(tokenizer, base_revision),
+        "base": fingerprint(base, base_revision),
+        "adapter": fingerprint(adapter, adapter_revision),
+        "tokenizer": tokenizer and fingerprint(tokenizer, base_revision),
         "dtype": str(dtype),
     }
 
@@ -73,15 +73,20 @@ class MergedCache:
         base_revision, adapter_revision: hub revisions, for remote inputs.
         dtype: the dtype the merge is done in (a cache in another dtype is not reused).
         tokenizer: the tokenizer/processor checkpoint, when it is not the base.
+        hash_cache: stat cache of file hashes; default the user-level one
+            (:meth:`HashCache.load`), saved once the inputs are hashed.
     """
 
     def __init__(self, cache_dir: str | Path, base: str, adapter: str, *,
                  base_revision: str | None = None, adapter_revision: str | None = None,
-                 dtype: Any = None, tokenizer: str | None = None) -> None:
+                 dtype: Any = None, tokenizer: str | None = None,
+                 hash_cache: HashCache | None = None) -> None:
         self.path = Path(cache_dir).expanduser()
+        hashes = HashCache.load() if hash_cache is None else hash_cache
         self.manifest = build_manifest(base, adapter, base_revision=base_revision,
                                        adapter_revision=adapter_revision, dtype=dtype,
-                                       tokenizer=tokenizer)
+                                       tokenizer=tokenizer, hash_cache=hashes)
+        hashes.save()
 
     def is_valid(self) -> bool:
         """True when ``path`` holds a complete merge of exactly these inputs."""
@@ -128,72 +133,28 @@ class MergedCache:
         tmp.rename(self.path)
         logger.info("Saved merged checkpoint to merged_cache=%s", self.path)
 
+    def save_or_warn(self, model: Any, source: str | None, load_kwargs: dict[str, Any],
+                     preprocessors: Callable[[], list[Any]]) -> None:
+        """:meth:`save`, or only warn: the evaluation goes on with the merged model either way.
 
-def tokenizer_source(pretrained: Any, tokenizer: Any) -> str | None:
-    """The checkpoint lm-eval loads the tokenizer/processor from (None: an object was passed)."""
-    if tokenizer is None or tokenizer == "":
-        return pretrained if isinstance(pretrained, str) else None
-    return tokenizer if isinstance(tokenizer, str) else None
+        Args:
+            model: the merged model.
+            source: checkpoint (dir or hub id) the tokenizer/processor was loaded from; its
+                files are copied. None: ``preprocessors()`` gives the objects to save instead.
+            load_kwargs: the model's ``from_pretrained`` kwargs (``revision``, ``subfolder``,
+                hub kwargs), to find ``source``'s files.
+            preprocessors: the tokenizer/processor objects, asked for only when needed.
+        """
+        try:
+            if source is None:
+                self.save(model, preprocessors=preprocessors())
+                return
+            files_dir = processor_dir(
+                source, revision=load_kwargs.get("revision"),
+                subfolder=load_kwargs.get("subfolder") or "",
+                **{k: load_kwargs.get(k) for k in HUB_KWARGS},
+            )
+            self.save(model, processor_files_dir=files_dir)
+        except CheckpointError as exc:
+            logger.warning("merged_cache=%s not written: %s", self.path, exc)
 
-
-def _save_cache(cache: MergedCache, model: Any, source: str | None,
-                load_kwargs: dict[str, Any], preprocessors: Callable[[], list[Any]]) -> None:
-    """Write ``cache``, or only warn: the evaluation goes on with the merged model either way."""
-    try:
-        if source is None:
-            cache.save(model, preprocessors=preprocessors())
-            return
-        files_dir = processor_dir(
-            source, revision=load_kwargs.get("revision"),
-            subfolder=load_kwargs.get("subfolder") or "",
-            **{k: load_kwargs.get(k) for k in HUB_KWARGS},
-        )
-        cache.save(model, processor_files_dir=files_dir)
-    except CheckpointError as exc:
-        logger.warning("merged_cache=%s not written: %s", cache.path, exc)
-
-
-def create_merged_model(
-    lm: Any,
-    load: Callable[..., None],
-    pretrained: str,
-    load_kwargs: dict[str, Any],
-    preprocessors: Callable[[], list[Any]],
-) -> None:
-    """Set ``lm._model`` to ``pretrained`` + ``lm._lora`` merged, through ``lm._merged_cache``.
-
-    Shared by the causal-LM and the VLM wrapper. ``load(name, **load_kwargs)`` is lm-eval's
-    ``HFLM._create_model`` (it sets ``lm._model``). ``lm._processor_source`` names the checkpoint
-    the tokenizer/processor was loaded from: its files are copied into the cache. Where it is
-    None (a tokenizer object), ``preprocessors()`` gives the objects to save instead.
-    """
-    from lm_eval_ext.models.lora_merge import merge_lora, resize_for_added_tokens
-
-    cache = None
-    source = lm._processor_source
-    if lm._lora and getattr(lm, "_merged_cache", None):
-        cache = MergedCache(
-            lm._merged_cache, pretrained, lm._lora, base_revision=load_kwargs.get("revision"),
-            adapter_revision=lm._lora_revision, dtype=load_kwargs.get("dtype"),
-            tokenizer=None if source == pretrained else source,
-        )
-        if cache.is_valid():
-            logger.info("Loading merged model from merged_cache=%s", cache.path)
-            load(str(cache.path), **{**load_kwargs, "revision": "main"})
-            return
-    load(pretrained, **load_kwargs)
-    if not lm._lora:
-        return
-    resize_for_added_tokens(lm._model, len(lm.tokenizer))
-    lm._model = merge_lora(lm._model, lm._lora, revision=lm._lora_revision, base_name=pretrained)
-    if cache is not None:
-        _save_cache(cache, lm._model, source, load_kwargs, preprocessors)
-
-
-def adapter_model_info(lm: Any, info: dict[str, Any]) -> dict[str, Any]:
-    """``info`` (lm-eval's model info) plus the merged adapter, for the results JSON."""
-    if lm._lora:
-        info["lora"] = lm._lora
-        if lm._lora_revision:
-            info["lora_revision"] = lm._lora_revision
-    return info

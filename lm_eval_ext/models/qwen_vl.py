@@ -1,9 +1,10 @@
 """Qwen-VL (2 / 2.5 / 3) behind ``--model mgm_lora``: LoRA merged, images in every request type.
 
-``models.factory`` picks :class:`QwenVLLM` when the checkpoint's ``config.json`` names a Qwen-VL
+``models.dispatch`` picks :class:`QwenVLLM` when the checkpoint's ``config.json`` names a Qwen-VL
 architecture. It is lm-eval's ``HFMultimodalLM`` with these hooks changed:
 
-* model creation merges the LoRA adapter (optionally through ``merged_cache=DIR``);
+* model creation merges the LoRA adapter (optionally through ``merged_cache=DIR``), as every
+  ``mgm_lora`` wrapper does (``LoRAMergeMixin``);
 * the processor loads without torchvision (image-only, see ``vl_processor``);
 * over-long inputs are truncated in *text*, before images are expanded into image tokens;
 * ``loglikelihood`` with images works (upstream raises), scored as summed continuation
@@ -25,24 +26,15 @@ from lm_eval.models.utils import Collator, replace_placeholders, resize_image
 from lm_eval.models.utils_hf import pad_and_concat
 from tqdm import tqdm
 
-from lm_eval_ext.errors import InputTooLongError, ModelArgsError
-from lm_eval_ext.models.merged_cache import adapter_model_info, create_merged_model
-from lm_eval_ext.models.model_args import (
-    FROM_PRETRAINED_PASSTHROUGH,
-    check_adapter_dir,
-    check_known_args,
-    check_model_dir,
-    hflm_arg_names,
-)
+from lm_eval_ext.errors import InputTooLongError
+from lm_eval_ext.models.lora import LoRAMergeMixin
 from lm_eval_ext.models.vl_inputs import fit_text, image_token_count, load_image
 from lm_eval_ext.models.vl_processor import load_vl_processor
 
-#: model args of ``mgm_lora`` beyond ``hf``/``hf-multimodal`` (kept equal to mgm_lora's OWN_ARGS).
-VL_OWN_ARGS = frozenset({"lora", "lora_revision", "merged_cache"})
 QWEN_IMAGE_STRING = "<|vision_start|><|image_pad|><|vision_end|>"
 
 
-class QwenVLLM(HFMultimodalLM):
+class QwenVLLM(LoRAMergeMixin, HFMultimodalLM):
     """``mgm_lora`` for Qwen2-VL / Qwen2.5-VL / Qwen3-VL checkpoints.
 
     Args:
@@ -55,19 +47,9 @@ class QwenVLLM(HFMultimodalLM):
     """
 
     AUTO_MODEL_CLASS = transformers.AutoModelForImageTextToText
+    accepts_model_object = False
 
-    def __init__(self, pretrained: Any, lora: str | None = None,
-                 lora_revision: str | None = None, merged_cache: str | None = None,
-                 **kwargs: Any) -> None:
-        check_known_args("mgm_lora", kwargs, self.valid_model_args())
-        if kwargs.get("peft"):
-            raise ModelArgsError("mgm_lora: use lora=ADAPTER_DIR (merged) instead of peft=")
-        if not isinstance(pretrained, str):
-            raise ModelArgsError("mgm_lora (Qwen-VL): pretrained must be a checkpoint path or id")
-        check_model_dir("pretrained", pretrained)
-        if lora:
-            check_adapter_dir("lora", lora)
-        self._lora, self._lora_revision, self._merged_cache = lora or None, lora_revision, merged_cache
+    def __init__(self, pretrained: Any, **kwargs: Any) -> None:
         super().__init__(pretrained, **kwargs)
         if not kwargs.get("image_string") and QWEN_IMAGE_STRING.split(">")[0] + ">" in (
             self.tokenizer.get_vocab()
@@ -75,31 +57,28 @@ class QwenVLLM(HFMultimodalLM):
             self.image_token = QWEN_IMAGE_STRING  # raw prompts: <image> -> Qwen's vision span
 
     @classmethod
-    def valid_model_args(cls) -> frozenset[str]:
-        """Every ``--model_args`` key accepted for a Qwen-VL checkpoint."""
+    def upstream_model_args(cls) -> frozenset[str]:
+        """``hf``'s args and pass-throughs plus ``hf-multimodal``'s own."""
         params = inspect.signature(HFMultimodalLM.__init__).parameters.values()
         own = {p.name for p in params if p.name != "self" and p.kind is not p.VAR_KEYWORD}
-        return hflm_arg_names() | FROM_PRETRAINED_PASSTHROUGH | VL_OWN_ARGS | own
+        return super().upstream_model_args() | own
+
+    def _processor_checkpoint(self, pretrained: Any, tokenizer: Any) -> str | None:
+        """``tokenizer=`` when it names a checkpoint, else the base: the processor loads from it."""
+        return tokenizer if isinstance(tokenizer, str) and tokenizer else pretrained
+
+    def _preprocessor_objects(self) -> list[Any]:
+        """The processor (tokenizer included) is what a cache without files would need."""
+        return [self.processor]
 
     def _create_tokenizer(self, pretrained: Any, tokenizer: Any, revision: str | None = "main",
                           trust_remote_code: bool | None = False, **kwargs: Any) -> None:
         """Load the processor (image-only where the video processor cannot be built)."""
-        source = tokenizer if isinstance(tokenizer, str) and tokenizer else pretrained
-        self._processor_source = source  # its files go into merged_cache=DIR
         self.processor = load_vl_processor(
-            source, self.config.model_type, revision=revision,
-            trust_remote_code=trust_remote_code, **self.pixels,
+            self._processor_checkpoint(pretrained, tokenizer), self.config.model_type,
+            revision=revision, trust_remote_code=trust_remote_code, **self.pixels,
         )
         self.tokenizer = self.processor.tokenizer
-
-    def _create_model(self, pretrained: str, *args: Any, **kwargs: Any) -> None:
-        """Load the base as ``hf-multimodal`` does, then merge the adapter (or load the cache)."""
-        create_merged_model(self, super()._create_model, pretrained, kwargs,
-                            lambda: [self.processor])
-
-    def get_model_info(self) -> dict:
-        """lm-eval's model info plus the merged adapter."""
-        return adapter_model_info(self, super().get_model_info())
 
     # ---- inputs -------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
-"""Normalised multiple-choice metrics and context-once loglikelihood scoring.
+"""Normalised multiple-choice metrics and tasks.
 
-* ``SharedContextScoringMixin`` (``shared_context``): HFLM mixin that runs each context
-  once (KV cache) and scores all its continuations from it, batched.
 * ``NormalizedMCTask`` (``mc_task``): task class adding ``acc_norm_token``,
   ``acc_norm_byte`` and ``acc_pmi`` next to lm-eval's own ``acc``/``acc_norm``.
 * ``normalized_mc_metrics`` (``metrics``): the pure metric computation.
+
+Context-once loglikelihood scoring is a model concern: ``lm_eval_ext.models.context_once``.
 
 Attributes are imported lazily, so importing this package loads neither torch nor lm-eval.
 """
@@ -16,7 +16,6 @@ from typing import Any
 
 __all__ = [
     "NormalizedMCTask",
-    "SharedContextScoringMixin",
     "continuation_token_counts",
     "normalized_mc_metrics",
     "register_normalized_metrics",
@@ -24,7 +23,6 @@ __all__ = [
 
 _WHERE = {
     "NormalizedMCTask": "lm_eval_ext.scoring.mc_task",
-    "SharedContextScoringMixin": "lm_eval_ext.scoring.shared_context",
     "continuation_token_counts": "lm_eval_ext.scoring.token_counts",
     "normalized_mc_metrics": "lm_eval_ext.scoring.metrics",
     "register_normalized_metrics": "lm_eval_ext.scoring.metrics",

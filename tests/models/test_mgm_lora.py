@@ -158,3 +158,36 @@ def test_adapter_with_missing_target_modules(tiny_world, tmp_path):
     (foreign / "adapter_config.json").write_text(json.dumps(cfg))
     with pytest.raises(AdapterMismatchError, match=f"lora={foreign}"):
         MGMLoRALM(pretrained=str(tiny_world.model_dir), lora=str(foreign), **_common())
+
+
+@pytest.mark.parametrize("wrapper", ["MGMLoRALM", "QwenVLLM"])
+def test_journal_args_in_a_constructor_fail_clearly(tiny_world, tmp_path, wrapper):
+    """Journal args switch the resume layer on at model creation, never in a constructor."""
+    from lm_eval_ext.models.qwen_vl import QwenVLLM
+
+    cls = {"MGMLoRALM": MGMLoRALM, "QwenVLLM": QwenVLLM}[wrapper]
+    with pytest.raises(ModelArgsError) as info:
+        cls(pretrained=str(tiny_world.model_dir), journal=str(tmp_path / "j"), journal_chunk=8,
+            **_common())
+    message = str(info.value)
+    assert f"journal=, journal_chunk= passed to the {wrapper}(...) constructor" in message
+    assert "switch the resume layer on at model creation" in message
+    assert "MGMLoRALM.create_from_arg_obj({'pretrained': ..., 'journal': DIR})" in message
+    assert "lm_eval.simple_evaluate(model='mgm_lora'" in message
+    assert not (tmp_path / "j").exists()
+
+
+def test_create_from_arg_obj_with_journal_returns_a_journaled_model(tiny_world, tmp_path):
+    from lm_eval_ext.resume import close_open_journals
+
+    journal = tmp_path / "journal"
+    lm = MGMLoRALM.create_from_arg_obj({"pretrained": str(tiny_world.model_dir),
+                                        "lora": str(tiny_world.lora_dir),
+                                        "journal": str(journal), **_common()})
+    try:
+        assert type(lm).__name__ == "JournaledLM"
+        assert type(lm.lm) is MGMLoRALM
+        assert lm.lm.get_model_info()["lora"] == str(tiny_world.lora_dir)
+        assert list(journal.glob("model-*.json"))  # the journal recorded the model's identity
+    finally:
+        close_open_journals()

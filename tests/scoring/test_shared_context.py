@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from lm_eval_ext.scoring._plan import chunk_groups, group_requests, split_window
+from lm_eval_ext.models._context_plan import chunk_groups, group_requests, split_window
 
 pytest.importorskip("lm_eval")
 
@@ -16,7 +16,7 @@ def lms(tiny_world):
     """HFLM and the same HFLM with the mixin, sharing one model (float32, CPU)."""
     from lm_eval.models.huggingface import HFLM
 
-    from lm_eval_ext.scoring.shared_context import SharedContextScoringMixin
+    from lm_eval_ext.models.context_once import SharedContextScoringMixin
 
     class SharedLM(SharedContextScoringMixin, HFLM):
         pass
@@ -52,12 +52,12 @@ def _words(rng, n):
 
 @pytest.mark.parametrize("logits_to_keep", [True, False])
 def test_shared_and_different_contexts_in_one_batch(lms, monkeypatch, logits_to_keep):
-    from lm_eval_ext.scoring import shared_context
+    from lm_eval_ext.models import context_once
 
     base, shared = lms
-    assert shared_context._accepts_logits_to_keep(shared.model)
+    assert context_once._accepts_logits_to_keep(shared.model)
     # False: the path for models whose forward has no ``logits_to_keep``
-    monkeypatch.setattr(shared_context, "_accepts_logits_to_keep", lambda m: logits_to_keep)
+    monkeypatch.setattr(context_once, "_accepts_logits_to_keep", lambda m: logits_to_keep)
     rng = random.Random(0)
     pairs = []
     for _ in range(5):
@@ -148,10 +148,12 @@ def test_mgm_lora_uses_the_mixin_and_matches_hf_on_real_task_configs(tmp_path, t
     from lm_eval.tasks import TaskManager
 
     from lm_eval_ext.models.mgm_lora import MGMLoRALM
-    from lm_eval_ext.scoring.shared_context import SharedContextScoringMixin
+    from lm_eval_ext.models.context_once import SharedContextScoringMixin
     from tests.scoring._fixture_tasks import ours_name, write_fixture_tasks
 
-    assert MGMLoRALM.__mro__[1] is SharedContextScoringMixin
+    # LoRAMergeMixin comes first; the scoring mixin still overrides HFLM's scoring
+    assert MGMLoRALM.__mro__.index(SharedContextScoringMixin) < MGMLoRALM.__mro__.index(HFLM)
+    assert MGMLoRALM._loglikelihood_tokens is SharedContextScoringMixin._loglikelihood_tokens
     write_fixture_tasks(tmp_path / "tasks", tmp_path / "hf_cache")
     tasks = [ours_name(b) for b in ("hellaswag", "mmlu_anatomy", "winogrande", "boolq")]
     runs = {}

@@ -13,10 +13,12 @@ from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 from transformers import AutoTokenizer
 
+from lm_eval_ext.checkpoints.hashing import default_cache_file
 from lm_eval_ext.models.merged_cache import MANIFEST
 from lm_eval_ext.models.mgm_lora import MGMLoRALM
 from lm_eval_ext.models.processor_files import processor_files
 from lm_eval_ext.testing.tiny_world import build_lora_adapter
+from tests.support.file_opens import record_opens
 
 COMMON = {"device": "cpu", "dtype": "float32", "batch_size": 2}
 REQS = [("Question: What is the capital of France?\nAnswer:", " Paris"),
@@ -41,6 +43,29 @@ def test_causal_cache_saved_reused_and_loadable_by_hf(tiny_world, tmp_path):
     expected = _lls(first)
     assert _lls(second) == pytest.approx(expected, abs=1e-4)
     assert _lls(hf) == pytest.approx(expected, abs=1e-4)
+
+
+def test_cache_hit_does_not_read_base_or_adapter_files_again(tiny_world, tmp_path, monkeypatch):
+    """Checking a merged cache against its inputs hashes each file once: the user-level hash
+    cache records them, and a later start reads neither the base weights nor the adapter."""
+    cache = tmp_path / "merged"
+    args = {"pretrained": str(tiny_world.model_dir), "lora": str(tiny_world.lora_dir),
+            "merged_cache": str(cache), **COMMON}
+    MGMLoRALM.create_from_arg_obj(args)
+    inputs = [p for d in (tiny_world.model_dir, tiny_world.lora_dir) for p in d.rglob("*")
+              if p.is_file()]
+    recorded = json.loads(default_cache_file().read_text())
+    assert {str(p) for p in inputs} <= set(recorded)
+    stamp = (cache / MANIFEST).stat().st_mtime_ns
+
+    opened = record_opens(monkeypatch)
+    second = MGMLoRALM.create_from_arg_obj(args)
+    assert (cache / MANIFEST).stat().st_mtime_ns == stamp  # a cache hit
+    weights = {str(p) for p in inputs
+               if p.suffix == ".safetensors" or tiny_world.lora_dir in p.parents}
+    assert any(p.endswith("model.safetensors") for p in weights)
+    assert not weights & opened, sorted(weights & opened)
+    assert second.get_model_info()["lora"] == str(tiny_world.lora_dir)
 
 
 def test_changed_adapter_invalidates_cache(tiny_world, tmp_path):

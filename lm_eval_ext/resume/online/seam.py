@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from lm_eval_ext.checkpoints.hashing import HashCache
 from lm_eval_ext.resume.online.journaled_lm import JournaledLM
 from lm_eval_ext.resume.online.options import (
     JournalOptions, fail_hook_from_env, split_journal_args, writer_id_from_env,
@@ -47,9 +48,9 @@ def open_journal(model_args: dict[str, Any], options: JournalOptions) -> tuple[J
     journal.open()
     atexit.register(journal.close)
     kill_hook("load")
-    cache = journal.fingerprint_cache()
+    cache = HashCache.load()  # the user-level stat cache the merged cache uses too
     identity = model_identity(model_args, cache)
-    journal.save_fingerprint_cache(cache)
+    cache.save()
     model_hash = identity_hash(identity)
     write_json_atomic(journal.root / f"model-{model_hash}.json", identity)
     log.info("journal: %s (model %s, %d entries on disk)", journal.root, model_hash,

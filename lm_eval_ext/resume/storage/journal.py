@@ -19,7 +19,6 @@ from lm_eval_ext.resume.storage.lock import JournalLock
 from lm_eval_ext.resume.storage.records import PlanRecord, Record, ResponseRecord, scan_file
 from lm_eval_ext.resume.storage.writer import JournalWriter
 
-FINGERPRINT_CACHE = "fingerprints.json"
 #: Journals this process holds open, by writer file. lm-eval never closes a model, and one
 #: process evaluates sequentially, so a new run here closes the previous run's journal.
 _OPEN: dict[Path, "Journal"] = {}
@@ -100,18 +99,6 @@ class Journal:
         for record in records:
             if isinstance(record, ResponseRecord) and self.success(record.key) is None:
                 self.entries[record.key] = record
-
-    def fingerprint_cache(self) -> dict[str, Any]:
-        """The (size, mtime, inode) -> sha256 cache of model files kept next to the journal."""
-        path = self.root / FINGERPRINT_CACHE
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError):
-            return {}
-
-    def save_fingerprint_cache(self, cache: dict[str, Any]) -> None:
-        """Persist the file-hash cache (atomically; concurrent writers just race to rename)."""
-        write_json_atomic(self.root / FINGERPRINT_CACHE, cache)
 
     def close(self) -> None:
         """fsync, close and release the lock."""

@@ -2,7 +2,8 @@
 
 Model identity = a content hash of every file of the checkpoint directory (config, weights,
 tokenizer) and of the LoRA adapter / separate tokenizer, plus the model args that can change an
-answer. File hashes are cached by (size, mtime, inode) so a rerun does not re-read the weights.
+answer. File hashes come from :mod:`lm_eval_ext.checkpoints.hashing`, whose stat cache keeps a
+rerun from re-reading the weights.
 Request identity = request type, task name, doc id, instance index and its arguments; images
 and other binary arguments enter through their bytes, never their ``repr``.
 """
@@ -14,8 +15,10 @@ import json
 import logging
 import os
 from pathlib import Path
+from collections.abc import MutableMapping
 from typing import Any
 
+from lm_eval_ext.checkpoints.hashing import tree_fingerprint
 from lm_eval_ext.errors import ModelArgsError
 
 log = logging.getLogger(__name__)
@@ -28,35 +31,6 @@ NEUTRAL_ARGS = frozenset(
 )
 #: Args naming files or directories whose content is part of the model's identity.
 PATH_ARGS = ("pretrained", "lora", "peft", "delta", "tokenizer")
-_SKIP_DIRS = {".git", ".cache", "__pycache__"}
-
-
-def _file_sha256(path: Path, cache: dict[str, Any]) -> str:
-    st = path.stat()
-    stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
-    hit = cache.get(str(path))
-    if hit and hit[0] == stamp:
-        return hit[1]
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(block)
-    cache[str(path)] = [stamp, digest.hexdigest()]
-    return digest.hexdigest()
-
-
-def tree_fingerprint(root: Path, cache: dict[str, Any]) -> str:
-    """sha256 over (relative path, content sha256) of every file under ``root``."""
-    root = Path(root).expanduser().resolve()
-    files = [root] if root.is_file() else sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and not _SKIP_DIRS.intersection(p.relative_to(root).parts)
-    )
-    digest = hashlib.sha256()
-    for path in files:
-        rel = path.name if path == root else path.relative_to(root).as_posix()
-        digest.update(f"{rel}\0{_file_sha256(path, cache)}\n".encode())
-    return digest.hexdigest()
 
 
 def _hub_snapshot(repo_id: str, revision: str | None) -> Path | None:
@@ -68,8 +42,12 @@ def _hub_snapshot(repo_id: str, revision: str | None) -> Path | None:
         return None
 
 
-def model_identity(args: dict[str, Any], cache: dict[str, Any]) -> dict[str, Any]:
-    """The model's identity record: content hashes of its files + answer-relevant args."""
+def model_identity(args: dict[str, Any], cache: MutableMapping[str, Any]) -> dict[str, Any]:
+    """The model's identity record: content hashes of its files + answer-relevant args.
+
+    ``cache`` is the stat cache of :func:`checkpoints.hashing.file_sha256` (unchanged files are
+    not read again).
+    """
     if not isinstance(args.get("pretrained"), str):
         raise ModelArgsError(
             "journal=: the resume journal needs pretrained= to be a path or hub id (it keys "

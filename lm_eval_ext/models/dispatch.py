@@ -1,18 +1,22 @@
-"""How ``--model mgm_lora`` turns model args into an LM instance.
+"""Checkpoint-family dispatch: which wrapper class evaluates a checkpoint under ``mgm_lora``.
 
 lm-eval builds every model through the classmethods ``create_from_arg_string`` /
-``create_from_arg_obj``; ``MGMLoRALM`` routes both here, so one model name can serve several
-checkpoint families: :func:`model_class_for` picks the wrapper class from the checkpoint's
-``config.json`` architecture (the causal-LM class unless a family in ``ARCHITECTURE_CLASSES``
-matches).
+``create_from_arg_obj``; ``MGMLoRALM``'s go through :func:`dispatching_constructor`, so one
+model name serves several checkpoint families: :func:`model_class_for` picks the wrapper class
+from the checkpoint's ``config.json`` architecture (the causal-LM class unless a family in
+``ARCHITECTURE_CLASSES`` matches).
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lm_eval.api.model import LM
 
 #: ``config.json`` ``architectures[0]`` -> ``"module:Class"`` of the wrapper that evaluates it.
 ARCHITECTURE_CLASSES: dict[str, str] = {
@@ -53,11 +57,10 @@ def model_class_for(default_cls: type, args: dict[str, Any]) -> type:
     return getattr(importlib.import_module(module), name)
 
 
-def create_lm(default_cls: type, args: dict[str, Any], additional_config: dict | None) -> Any:
-    """Build the LM as lm-eval would, through the resume layer's seam (``journal=DIR``)."""
-    from lm_eval_ext.resume import build_lm
+def dispatching_constructor(default_cls: type) -> Callable[..., LM]:
+    """``make(**model_args)``: builds the wrapper class for the checkpoint the args name."""
 
-    def make(**model_args: Any) -> Any:
+    def make(**model_args: Any) -> LM:
         return model_class_for(default_cls, model_args)(**model_args)
 
-    return build_lm(make, args, additional_config)
+    return make

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from lm_eval_ext.scoring._plan import Branch, PrefixGroup, chunk_groups, group_requests
+from lm_eval_ext.models._context_plan import Branch, PrefixGroup, chunk_groups, group_requests
 
 if TYPE_CHECKING:
     import torch

@@ -1,0 +1,1 @@
+"""Checkpoints on disk and on the hub: loading their tokenizers, hashing their files."""
