@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from lm_eval_ext._compat.lm_eval_models import detect_batch_size
+from lm_eval_ext._compat.transformers_cache import is_plain_dynamic_cache, select_cache_rows
 from lm_eval_ext.models._context_plan import Branch, PrefixGroup, chunk_groups, group_requests
 
 if TYPE_CHECKING:
@@ -77,7 +79,7 @@ class SharedContextScoringMixin:
         # detect once: the journal calls us once per chunk, and detection runs full-length
         # forward passes (and, with several processes, a collective op)
         if getattr(self, "_shared_context_auto_bs", None) is None:
-            self._shared_context_auto_bs = int(self._detect_batch_size())
+            self._shared_context_auto_bs = detect_batch_size(self)
         return self._shared_context_auto_bs
 
     @contextmanager
@@ -147,8 +149,6 @@ class SharedContextScoringMixin:
         """Run ``continuation[:-1]`` of each branch on a copy of its prefix's KV cache."""
         import torch
         import torch.nn.functional as F
-        from transformers import DynamicCache
-
         device = self.device
         idx = torch.tensor([gi for gi, _ in work], device=device)
         width = max(len(b.tokens) for _, b in work)
@@ -163,9 +163,7 @@ class SharedContextScoringMixin:
         # branch tokens the positions they would have right after their own prefix.
         past_mask = (torch.arange(past_width, device=device)[None, :] < lens[:, None]).long()
         positions = lens[:, None] + torch.arange(width, device=device)[None, :]
-        selected = DynamicCache(
-            ddp_cache_data=[(layer.keys[idx], layer.values[idx]) for layer in cache.layers]
-        )
+        selected = select_cache_rows(cache, idx)
         with self._forward_context():
             out = self.model(
                 input_ids=tokens,
@@ -189,11 +187,7 @@ def _accepts_logits_to_keep(model: Any) -> bool:
 
 def _check_cache(cache: Any) -> None:
     """Raise ``_CacheNotSupported`` unless every layer is a plain full-attention layer."""
-    from transformers.cache_utils import DynamicCache, DynamicLayer
-
-    if not isinstance(cache, DynamicCache) or any(
-        type(layer) is not DynamicLayer for layer in cache.layers
-    ):
+    if not is_plain_dynamic_cache(cache):
         raise _CacheNotSupported(type(cache).__name__)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from lm_eval_ext._compat.lm_eval_models import loaded_model, replace_model
 from lm_eval_ext.errors import ModelArgsError
 from lm_eval_ext.models.lora_merge import merge_lora, resize_for_added_tokens
 from lm_eval_ext.models.merged_cache import MergedCache
@@ -135,11 +136,12 @@ class LoRAMergeMixin:
         super()._create_model(pretrained, *args, **kwargs)
         if not self._lora:
             return
-        resize_for_added_tokens(self._model, len(self.tokenizer))
-        self._model = merge_lora(self._model, self._lora, revision=self._lora_revision,
-                                 base_name=pretrained)
+        resize_for_added_tokens(loaded_model(self), len(self.tokenizer))
+        merged = merge_lora(loaded_model(self), self._lora, revision=self._lora_revision,
+                            base_name=pretrained)
+        replace_model(self, merged)
         if cache is not None:
-            cache.save_or_warn(self._model, self._processor_source, kwargs,
+            cache.save_or_warn(merged, self._processor_source, kwargs,
                                self._preprocessor_objects)
 
     def _merged_cache_for(self, pretrained: str, load_kwargs: dict[str, Any]) -> MergedCache | None:

@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 import transformers
 from lm_eval.api.instance import Instance
-from lm_eval.api.model import CacheHook
 from lm_eval.models.hf_vlms import DEFAULT_IMAGE_PLACEHOLDER, HFMultimodalLM
 from lm_eval.models.utils import Collator, replace_placeholders, resize_image
 from lm_eval.models.utils_hf import pad_and_concat
 from tqdm import tqdm
 
+from lm_eval_ext._compat.lm_eval_models import encode_multimodal_pair, without_cache_hook
 from lm_eval_ext.errors import InputTooLongError
 from lm_eval_ext.models.lora import LoRAMergeMixin
 from lm_eval_ext.models.vl_inputs import fit_text, image_token_count, load_image
@@ -142,7 +142,7 @@ class QwenVLLM(LoRAMergeMixin, HFMultimodalLM):
             images = self._images(aux["visual"])
             n_cont = len(self.tok_encode(continuation, add_special_tokens=False))
             context = self._fit(context, images, self.max_length + 1 - n_cont)
-            ctx_ids, cont_ids, image_enc = self._encode_multimodal_pair(context, continuation, images)
+            ctx_ids, cont_ids, image_enc = encode_multimodal_pair(self, context, continuation, images)
             encoded.append(((context, continuation, aux), ctx_ids, cont_ids, image_enc))
         return self._multimodal_loglikelihood_tokens(encoded, disable_tqdm=disable_tqdm)
 
@@ -181,11 +181,8 @@ class QwenVLLM(LoRAMergeMixin, HFMultimodalLM):
             return super().generate_until(requests, disable_tqdm=disable_tqdm)
         for req in requests:  # unreadable images fail here, naming the file
             req.args[2]["visual"] = [load_image(v) for v in req.args[2]["visual"]]
-        hook, self.cache_hook = self.cache_hook, CacheHook(None)  # upstream keys omit images
-        try:
+        with without_cache_hook(self):  # upstream keys omit images
             out = super().generate_until(requests, disable_tqdm=disable_tqdm)
-        finally:
-            self.cache_hook = hook
         for req, text in zip(requests, out, strict=True):
             self.cache_hook.add_partial("generate_until", req.args, text)
         return out

@@ -14,6 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from lm_eval_ext._compat.transformers_processors import processor_class_for
 from lm_eval_ext.errors import CheckpointError
 
 logger = logging.getLogger(__name__)
@@ -53,9 +54,7 @@ def _processor_class_name(pretrained: str, model_type: str) -> str:
             declared = json.loads(file.read_text()).get("processor_class")
             if declared:
                 return declared
-    from transformers.models.auto.processing_auto import PROCESSOR_MAPPING_NAMES
-
-    return PROCESSOR_MAPPING_NAMES[model_type]
+    return processor_class_for(model_type)
 
 
 def load_image_only_processor(pretrained: str, model_type: str, **kwargs: Any):

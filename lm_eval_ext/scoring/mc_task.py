@@ -18,6 +18,7 @@ from typing import Any
 from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
+from lm_eval_ext._compat.lm_eval_tasks import metric_kwargs, metric_names
 from lm_eval_ext.scoring.metrics import METRIC_NAMES, normalized_mc_metrics
 from lm_eval_ext.scoring.metrics import register_normalized_metrics as _register
 from lm_eval_ext.scoring.token_counts import continuation_token_counts, tokenizer_from_metadata
@@ -49,13 +50,13 @@ class NormalizedMCTask(ConfigurableTask):
         metadata = self.config.metadata or {}
         if "pmi_unconditional_prompt" in metadata:
             return str(metadata["pmi_unconditional_prompt"])
-        kwargs = self._metric_fn_kwargs.get("acc_pmi", {})
+        kwargs = metric_kwargs(self, "acc_pmi")
         return str(kwargs.get("unconditional_prompt", DEFAULT_UNCONDITIONAL_PROMPT))
 
     def construct_requests(self, doc: dict, ctx: Any, **kwargs: Any) -> list[Instance]:
         """lm-eval's requests, then one unconditional request per choice for ``acc_pmi``."""
         requests = super().construct_requests(doc, ctx, **kwargs)
-        if "acc_pmi" not in self._metric_fn_list:
+        if "acc_pmi" not in metric_names(self):
             return requests
         n_cond = self._n_conditional(doc)
         kwargs.pop("apply_chat_template", None)
@@ -76,9 +77,10 @@ class NormalizedMCTask(ConfigurableTask):
     def process_results(self, doc: dict, results: list[tuple[float, bool]]) -> dict:
         """lm-eval's results on lm-eval's own requests, plus ours."""
         n_cond = self._n_conditional(doc)
-        n_lm_eval = n_cond * (2 if "acc_mutual_info" in self._metric_fn_list else 1)
+        metrics = metric_names(self)
+        n_lm_eval = n_cond * (2 if "acc_mutual_info" in metrics else 1)
         out = super().process_results(doc, results[:n_lm_eval])
-        wanted = [m for m in METRIC_NAMES if m in self._metric_fn_list]
+        wanted = [m for m in METRIC_NAMES if m in metrics]
         if not wanted:
             return out
         lls = [ll for ll, _ in results[:n_cond]]

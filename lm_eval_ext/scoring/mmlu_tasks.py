@@ -20,9 +20,9 @@ GROUP_METRICS = ("acc", "acc_norm", "acc_norm_token", "acc_norm_byte", "acc_pmi"
 
 def mmlu_subjects() -> dict[str, str]:
     """lm-eval's ``{subject: category}`` table for the 57 MMLU subjects."""
-    from lm_eval.tasks.mmlu._generate_configs import SUBJECTS
+    from lm_eval_ext._compat.lm_eval_tasks import mmlu_subject_table
 
-    return dict(SUBJECTS)
+    return mmlu_subject_table()
 
 
 def _aggregate() -> list[dict]:

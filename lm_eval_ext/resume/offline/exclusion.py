@@ -25,7 +25,7 @@ def exclude_docs(results: dict[str, Any], loaded: dict[str, Any],
     excluded = {task: docs for task, docs in excluded.items() if docs}
     if not excluded:
         return results  # untouched: byte-for-byte what lm-eval computed
-    from lm_eval.evaluator_utils import _process_results
+    from lm_eval_ext._compat.lm_eval_outputs import reaggregate
 
     counts = {task: len(excluded.get(task, {})) for task in results["configs"]}
     acc = {}
@@ -33,8 +33,8 @@ def exclude_docs(results: dict[str, Any], loaded: dict[str, Any],
         rows = results["samples"][name]
         acc[name] = {"task": task, "raw_metrics": _raw_metrics(rows, excluded.get(name, {})),
                      "logged_samples": rows}
-    redone = _process_results(acc, loaded["groups"], bootstrap_iters)
-    results = {**results, **redone._to_eval_results(samples=results["samples"])}
+    results = {**results, **reaggregate(acc, loaded["groups"], bootstrap_iters,
+                                        results["samples"])}
     for task, docs in sorted(excluded.items()):
         log.warning("%d doc(s) of %s have no answer and are EXCLUDED from its metrics "
                     "(first: doc %s: %s)", len(docs), task, *next(iter(docs.items())))

@@ -112,7 +112,7 @@ def write_run_output(out_dir: Path, results: dict[str, Any], key_order: dict[str
     serialiser; rows as read from a samples file (``rows_as_read``) are written back as they
     are. Returns the new results path (samples next to it).
     """
-    from lm_eval_ext._compat import new_date_id, results_json_text, task_hashes, write_samples_file
+    from lm_eval_ext._compat.lm_eval_outputs import new_date_id, results_json_text, task_hashes, write_samples_file
 
     results = dict(results)
     samples = results.pop("samples", None) or {}
