@@ -66,7 +66,7 @@ class BenchWorld:
 
 def _write_docs(path: Path, n_docs: int, n_words: tuple[int, int], seed: int) -> list[str]:
     """Write ``n_docs`` 4-choice docs as jsonl; returns their contexts (for token counts)."""
-    from lm_eval_ext.testing.tiny_world import corpus_lines
+    from lm_eval_ext.demo.tiny_world import corpus_lines
 
     rng = random.Random(seed)
     words = " ".join(corpus_lines(3000, seed=seed)).split()
@@ -89,7 +89,7 @@ def build_bench_world(root: Path, mc_docs: int, gen_docs: int, max_gen_toks: int
     """Tokenizer, ``hidden``x``layers`` Llama with a LoRA adapter, data and task YAMLs."""
     from transformers import AutoTokenizer
 
-    from lm_eval_ext.testing.tiny_world import (
+    from lm_eval_ext.demo.tiny_world import (
         build_lora_adapter, build_tiny_causal_lm, build_tokenizer)
 
     tok_dir = build_tokenizer(root / "tokenizer")

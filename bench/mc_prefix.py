@@ -26,7 +26,7 @@ TASK = "mc_prefix_bench"
 def build_items(tokenizer: Any, n_items: int, ctx_tokens: int, end_tokens: int,
                 seed: int = 0) -> list[dict]:
     """4-choice items whose context / endings are about the requested token lengths."""
-    from lm_eval_ext.testing.tiny_world import corpus_lines
+    from lm_eval_ext.demo.tiny_world import corpus_lines
 
     rng = random.Random(seed)
     lines = corpus_lines(n_lines=4000, seed=seed)
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers import AutoTokenizer
 
     from lm_eval_ext.models.mgm_lora import MGMLoRALM
-    from lm_eval_ext.testing.tiny_world import build_tiny_causal_lm, build_tokenizer
+    from lm_eval_ext.demo.tiny_world import build_tiny_causal_lm, build_tokenizer
 
     args = parse_args(argv)
     if args.threads:

@@ -67,7 +67,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tok_dir = args.tokenizer
         if tok_dir is None:
-            from lm_eval_ext.testing.tiny_world import build_tokenizer
+            from lm_eval_ext.demo.tiny_world import build_tokenizer
 
             tok_dir = str(build_tokenizer(Path(tmp) / "tok", vocab_size=512))
         counter = PromptCounter(load_tokenizer(tok_dir))

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from lm_eval_ext.checkpoints.hashing import CACHE_DIR_ENV
-from lm_eval_ext.testing.lm_eval_runs import OFFLINE_ENV
-from lm_eval_ext.testing.tiny_world import TinyWorld, build_world
+from tests.support.lm_eval_runs import OFFLINE_ENV
+from lm_eval_ext.demo.tiny_world import TinyWorld, build_world
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TASKS_DIR = REPO_ROOT / "tasks"

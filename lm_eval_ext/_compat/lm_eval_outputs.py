@@ -15,6 +15,12 @@ from typing import Any
 
 from lm_eval_ext._compat._seam import Seam, expect_params
 
+#: Run-level fields of every results file (``GeneralConfigTracker``'s): they describe the run
+#: and shape its prompts, so a results file we rewrite must carry them unchanged.
+RUN_FIELDS = ("model_source", "model_name", "model_name_sanitized", "system_instruction",
+              "system_instruction_sha", "fewshot_as_multiturn", "chat_template",
+              "chat_template_sha")
+
 
 def write_samples_file(folder: Path, task: str, rows: list[dict], date_id: str) -> Path:
     """Write ``samples_<task>_<date_id>.jsonl`` into ``folder`` with lm-eval's own serialiser.
@@ -88,8 +94,6 @@ def _check_tracker() -> None:
                    's["doc_hash"] + s["prompt_hash"] + s["target_hash"]',
                    "sanitize_list(sample[\"resps\"])"):
         assert needle in source, f"EvaluationTracker no longer uses {needle}"
-    from lm_eval_ext.resume.storage.outputs import RUN_FIELDS
-
     fields = {f.name for f in dataclasses.fields(GeneralConfigTracker)}
     assert set(RUN_FIELDS) <= fields, f"GeneralConfigTracker lost {set(RUN_FIELDS) - fields}"
 

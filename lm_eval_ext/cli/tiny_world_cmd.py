@@ -18,7 +18,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build (or reuse) the world and print where its parts are."""
-    from lm_eval_ext.testing.tiny_world import build_world
+    from lm_eval_ext.demo.tiny_world import build_world
 
     world = build_world(args.out_dir)
     print(f"model:   {world.model_dir}\nadapter: {world.lora_dir}\ndata:    {world.mc_jsonl}")

@@ -7,7 +7,7 @@ import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
-from lm_eval_ext.testing.lm_eval_runs import read_results, read_samples, run_lm_eval
+from tests.support.lm_eval_runs import read_results, read_samples, run_lm_eval
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,7 @@ from lm_eval.models.huggingface import HFLM
 
 from lm_eval_ext.errors import AdapterMismatchError, CheckpointError, ModelArgsError
 from lm_eval_ext.models.mgm_lora import MGMLoRALM
-from lm_eval_ext.testing.tiny_world import build_lora_adapter, build_tiny_causal_lm
+from lm_eval_ext.demo.tiny_world import build_lora_adapter, build_tiny_causal_lm
 
 LL_REQUESTS = [
     ("Question: What is the capital of France?\nAnswer:", " Paris"),

@@ -11,7 +11,7 @@ from lm_eval.config.evaluate_config import EvaluatorConfig
 
 from lm_eval_ext.models.dispatch import ARCHITECTURE_CLASSES
 from lm_eval_ext.models.model_args import check_known_args
-from lm_eval_ext.testing.lm_eval_runs import read_results, run_lm_eval
+from tests.support.lm_eval_runs import read_results, run_lm_eval
 
 def _import(target: str) -> type:
     import importlib

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lm_eval_ext.testing.lm_eval_runs import journaled_cli_args, run_lm_eval
+from tests.support.lm_eval_runs import journaled_cli_args, run_lm_eval
 
 @pytest.fixture(scope="session")
 def clean_cli_run(tiny_world, tasks_dir, tmp_path_factory) -> Path:

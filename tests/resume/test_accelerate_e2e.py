@@ -30,7 +30,7 @@ from lm_eval.tasks import TaskManager
 
 from lm_eval_ext.resume.storage.journal import load_entries
 from lm_eval_ext.resume.storage.records import ResponseRecord, scan_file
-from lm_eval_ext.testing.lm_eval_runs import OFFLINE_ENV, read_results, run_lm_eval
+from tests.support.lm_eval_runs import OFFLINE_ENV, read_results, run_lm_eval
 
 pytestmark = pytest.mark.e2e
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from lm_eval_ext.resume.online.options import FAIL_ENV
-from lm_eval_ext.testing.lm_eval_runs import OFFLINE_ENV, SAMPLE_TASKS, read_results, read_samples
-from lm_eval_ext.testing.lm_eval_runs import journaled_cli_args as _args
-from lm_eval_ext.testing.lm_eval_runs import run_lm_eval
+from tests.support.lm_eval_runs import OFFLINE_ENV, SAMPLE_TASKS, read_results, read_samples
+from tests.support.lm_eval_runs import journaled_cli_args as _args
+from tests.support.lm_eval_runs import run_lm_eval
 
 pytestmark = pytest.mark.e2e
 

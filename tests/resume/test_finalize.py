@@ -12,7 +12,7 @@ from lm_eval_ext.resume import finalize_run, latest_results_file, rescore_run, w
 from lm_eval_ext.resume.online.options import FAIL_ENV
 from lm_eval_ext.resume.storage.journal import load_entries
 from lm_eval_ext.resume.storage.outputs import ERROR_FIELD, read_run_output
-from lm_eval_ext.testing.lm_eval_runs import evaluate_and_save
+from tests.support.lm_eval_runs import evaluate_and_save
 from tests.support.results_diff import json_differences
 
 TASKS = ["ext_sample_mc", "ext_sample_gen"]

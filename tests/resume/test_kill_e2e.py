@@ -11,9 +11,9 @@ import pytest
 from lm_eval_ext.resume.storage.journal import load_entries
 from lm_eval_ext.resume.storage.records import ResponseRecord, scan_file
 from lm_eval_ext.resume.storage.writer import KILL_ENV
-from lm_eval_ext.testing.lm_eval_runs import SAMPLE_TASKS as TASKS
-from lm_eval_ext.testing.lm_eval_runs import journaled_cli_args as _args
-from lm_eval_ext.testing.lm_eval_runs import read_results, read_samples, run_lm_eval
+from tests.support.lm_eval_runs import SAMPLE_TASKS as TASKS
+from tests.support.lm_eval_runs import journaled_cli_args as _args
+from tests.support.lm_eval_runs import read_results, read_samples, run_lm_eval
 
 pytestmark = pytest.mark.e2e
 

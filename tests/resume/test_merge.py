@@ -15,7 +15,7 @@ from lm_eval_ext.resume.storage.records import scan_file
 from lm_eval_ext.resume.storage.outputs import model_args_dict
 from lm_eval_ext.resume.offline.status import format_status, journal_status
 from lm_eval_ext.resume.online.options import parse_shard
-from lm_eval_ext.testing.lm_eval_runs import evaluate_and_save, read_results, read_samples
+from tests.support.lm_eval_runs import evaluate_and_save, read_results, read_samples
 
 TASKS = ["ext_sample_mc", "ext_sample_gen"]  # 80 loglikelihood + 20 generate_until requests
 

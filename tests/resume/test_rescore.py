@@ -10,7 +10,7 @@ import pytest
 from lm_eval_ext.resume.storage.outputs import RunOutputError, latest_results_file, read_run_output
 from lm_eval_ext.resume.offline.rescore import rescore_run, write_rescored
 from lm_eval_ext.resume.online.options import FAIL_ENV
-from lm_eval_ext.testing.lm_eval_runs import evaluate_and_save
+from tests.support.lm_eval_runs import evaluate_and_save
 
 TASKS = ["ext_sample_mc", "ext_sample_gen"]
 

@@ -9,7 +9,7 @@ import yaml
 from lm_eval_ext.resume.storage.outputs import latest_results_file
 from lm_eval_ext.resume.offline.rescore import rescore_run
 from lm_eval_ext.resume.online.options import FAIL_ENV
-from lm_eval_ext.testing.lm_eval_runs import evaluate_and_save
+from tests.support.lm_eval_runs import evaluate_and_save
 from tests.scoring._fixture_tasks import write_fixture_tasks
 
 SUBTASKS = ["fx_arc_easy_mcnorm", "fx_mmlu_anatomy_mcnorm"]

@@ -19,7 +19,7 @@ from lm_eval_ext.resume.offline.lost_answers import LostAnswersError
 from lm_eval_ext.resume.offline.merge import merge_shards
 from lm_eval_ext.resume.storage.outputs import RUN_FIELDS, latest_results_file, read_run_output
 from lm_eval_ext.resume.offline.rescore import rescore_run, write_rescored
-from lm_eval_ext.testing.lm_eval_runs import evaluate_and_save
+from tests.support.lm_eval_runs import evaluate_and_save
 from tests.support.chat_world import model_with_chat_template
 from tests.support.results_diff import json_differences
 

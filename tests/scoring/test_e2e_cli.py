@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lm_eval_ext.testing.lm_eval_runs import read_results, read_samples, run_lm_eval
+from tests.support.lm_eval_runs import read_results, read_samples, run_lm_eval
 from tests.scoring._fixture_tasks import ours_name, write_fixture_tasks
 
 

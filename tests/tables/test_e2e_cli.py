@@ -8,7 +8,7 @@ import pytest
 
 from lm_eval_ext.tables.hooks import doc_to_text
 from lm_eval_ext.tables.tokens import load_tokenizer
-from lm_eval_ext.testing.lm_eval_runs import read_results, read_samples, run_lm_eval
+from tests.support.lm_eval_runs import read_results, read_samples, run_lm_eval
 
 pytestmark = pytest.mark.e2e
 

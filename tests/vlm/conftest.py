@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lm_eval_ext.testing.tiny_vl_world import TinyVLWorld, build_vl_world
+from tests.support.tiny_vl_world import TinyVLWorld, build_vl_world
 
 
 @pytest.fixture(scope="session")

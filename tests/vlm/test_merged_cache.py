@@ -17,7 +17,7 @@ from lm_eval_ext.checkpoints.hashing import default_cache_file
 from lm_eval_ext.models.merged_cache import MANIFEST
 from lm_eval_ext.models.mgm_lora import MGMLoRALM
 from lm_eval_ext.models.processor_files import processor_files
-from lm_eval_ext.testing.tiny_world import build_lora_adapter
+from lm_eval_ext.demo.tiny_world import build_lora_adapter
 from tests.support.file_opens import record_opens
 
 COMMON = {"device": "cpu", "dtype": "float32", "batch_size": 2}

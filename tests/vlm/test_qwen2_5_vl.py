@@ -10,7 +10,7 @@ from PIL import Image
 from lm_eval_ext.models.lora_merge import load_adapter
 from lm_eval_ext.models.mgm_lora import MGMLoRALM
 from lm_eval_ext.models.qwen_vl import QwenVLLM
-from lm_eval_ext.testing.tiny_vl_world import build_vl_world
+from tests.support.tiny_vl_world import build_vl_world
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from lm_eval_ext.testing.lm_eval_runs import read_results, read_samples, run_lm_eval
+from tests.support.lm_eval_runs import read_results, read_samples, run_lm_eval
 from lm_eval_ext.vqa import vqa_accuracy
 
 IMAGE_MC_UTILS = '''

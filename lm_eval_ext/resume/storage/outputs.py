@@ -14,16 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lm_eval_ext._compat.lm_eval_outputs import RUN_FIELDS
 from lm_eval_ext.errors import LmEvalExtError
 
 RESULTS_PREFIX = "results_"
 #: Key of a samples row whose doc is excluded from the metrics; its value says why.
 ERROR_FIELD = "lm_eval_ext_error"
-#: Run-level fields of every lm-eval 0.4.13 results file (``GeneralConfigTracker``'s): they
-#: describe the run and shape its prompts, so a file we rewrite must carry them unchanged.
-RUN_FIELDS = ("model_source", "model_name", "model_name_sanitized", "system_instruction",
-              "system_instruction_sha", "fewshot_as_multiturn", "chat_template",
-              "chat_template_sha")
 
 
 class RunOutputError(LmEvalExtError):

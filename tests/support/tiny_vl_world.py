@@ -15,7 +15,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from lm_eval_ext.testing.tiny_world import build_tokenizer, randomize_lora_b
+from lm_eval_ext.demo.tiny_world import build_tokenizer, randomize_lora_b
 
 __all__ = [
     "QWEN_VL_SPECIAL_TOKENS",

@@ -1,1 +1,0 @@
-"""Offline test support: a tiny model world and helpers to run the ``lm_eval`` CLI."""
