@@ -23,11 +23,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from lm_eval_ext.checkpoints.tokenizer import load_tokenizer, tokenizer_source
 from lm_eval_ext.tables.data import TableQA, find_realhitbench_dir, load_generic, load_realhitbench
 from lm_eval_ext.tables.extract import extract_answer
 from lm_eval_ext.tables.metrics import score_answer, slug
 from lm_eval_ext.tables.prompts import answer_format_for, render_prompt
-from lm_eval_ext.tables.tokens import PromptCounter, load_tokenizer, resolve_budget, tokenizer_name
+from lm_eval_ext.tables.tokens import PromptCounter, resolve_budget
 from lm_eval_ext.tables.truncate import TruncationStats, fit_table
 
 __all__ = [
@@ -78,15 +79,15 @@ def _excluded(records: list[TableQA], meta: dict[str, Any]) -> list[TableQA]:
 
 
 def _counter_and_budget(meta: dict[str, Any], modality: str) -> tuple[PromptCounter | None, int | None]:
-    name = tokenizer_name(meta)
     if modality == "image":
         return None, None
-    if name is None:
+    source = tokenizer_source(meta)
+    if source is None:
         if meta.get("max_input_tokens"):
             raise ValueError("html_table_qa: max_input_tokens needs a tokenizer (model_args pretrained=...)")
         log.warning("html_table_qa: no tokenizer in metadata; tables are compacted, not truncated")
         return None, None
-    tokenizer = load_tokenizer(name, bool(meta.get("trust_remote_code", False)))
+    tokenizer = load_tokenizer(source)
     mode = str(meta.get("apply_chat_template", "auto")).lower()
     chat = mode in {"true", "1", "yes"} or (mode == "auto" and bool(getattr(tokenizer, "chat_template", None)))
     budget = resolve_budget(meta, tokenizer, int(meta.get("max_gen_toks") or 256))
