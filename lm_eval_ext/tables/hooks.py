@@ -70,8 +70,9 @@ def load_html_table_qa(**kwargs: Any):
         raise ValueError(
             "html_table_qa needs a data file: --metadata '{\"data_path\": \"/path/qa.jsonl\"}'"
         )
-    return build_docs(load_generic(kwargs["data_path"]), kwargs.get("modality", "text_html"), kwargs,
-                      source=str(kwargs["data_path"]))
+    records = load_generic(kwargs["data_path"])
+    modality = kwargs.get("modality", "text_html")
+    return build_docs(records, modality, kwargs, source=str(kwargs["data_path"]))
 
 
 def load_realhitbench_docs(**kwargs: Any):
@@ -113,8 +114,11 @@ def _drop_missing(records: list[TableQA], modality: str, meta: dict[str, Any],
         )
     kept = [r for r in records if r.id not in bad]
     if not kept:
-        raise TableFileError(f"{what}: every question's file is unusable, nothing to evaluate:\n{listing}")
-    log.warning("html_table_qa: skip_missing_tables: skipping %s (question id: file):\n%s", what, listing)
+        raise TableFileError(
+            f"{what}: every question's file is unusable, nothing to evaluate:\n{listing}"
+        )
+    log.warning("html_table_qa: skip_missing_tables: skipping %s (question id: file):\n%s",
+                what, listing)
     log.warning("html_table_qa: %d of %d docs: %d skipped (missing table files)",
                 len(kept), len(records), len(bad))
     return kept, missing
@@ -140,7 +144,8 @@ def _counter_and_budget(meta: dict[str, Any], modality: str) -> tuple[PromptCoun
     return PromptCounter(tokenizer, chat=chat), budget
 
 
-def build_docs(records: list[TableQA], modality: str, meta: dict[str, Any], source: str = "html_table_qa"):
+def build_docs(records: list[TableQA], modality: str, meta: dict[str, Any],
+               source: str = "html_table_qa"):
     """Fit every record's table into the prompt budget; return ``DatasetDict({"test": ...})``.
 
     Questions with unusable files stop the build (:class:`TableFileError`) unless

@@ -15,11 +15,15 @@ found with a substring pre-filter and checked on whole tokens.
 The order in which units are kept when a table must shrink:
 
 1. *pinned* units: they hold a question term found in at most :data:`PIN_MAX_UNITS` units of
-   the table (a unique identifier, a value quoted in the question), best score first;
+   the table (a unique identifier, a value quoted in the question);
 2. other strong matches (score at least half the best);
 3. the neighbours of 1 and 2 (context around the rows asked about);
 4. the remaining matches, by score;
 5. everything else, in table order.
+
+Within 1 and 2, a unit with a whole cell quoted in the question comes first, longest quote
+first ("District 99972" names its row even where a value cell elsewhere reads "99,972"), then
+by score.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
-from lm_eval_ext.tables.table_blocks import CompactDoc, TableBlock
+from lm_eval_ext.tables.table_blocks import CompactDoc, TableBlock, html_text
 
 __all__ = ["Ranking", "PIN_MAX_UNITS", "question_terms", "rank_units", "tokenize"]
 
@@ -37,6 +41,7 @@ __all__ = ["Ranking", "PIN_MAX_UNITS", "question_terms", "rank_units", "tokenize
 PIN_MAX_UNITS = 3
 _STRONG_SHARE = 0.5
 _K1, _B = 1.5, 0.75  # rank_bm25's BM25Okapi defaults
+_CELL_HTML = re.compile(r"<t[dh]\b[^>]*>(.*?)</t[dh]>", re.DOTALL)
 _NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
 _TOKEN = re.compile(rf"(?<!\w)(?:{_NUMBER})(?!\w)|\w+")
 _STOPWORDS = frozenset(
@@ -89,7 +94,7 @@ class _TableIndex:
     """
 
     def __init__(self, table: TableBlock) -> None:
-        self.texts = [u.text for u in table.units]
+        self.texts = html_text([u.html for u in table.units])
         self.lengths = [len(t.split()) for t in self.texts]
         self.avg_length = max(sum(self.lengths) / max(len(self.texts), 1), 1e-9)
         self.header_terms = frozenset(tokenize(table.header_text))
@@ -148,10 +153,12 @@ def rank_units(doc: CompactDoc, question: str) -> Ranking:
             if len(holders) <= PIN_MAX_UNITS:
                 pinned.update((k, i) for i in holders)
     by_score = sorted(score, key=lambda u: (-score[u], u))
-    first = sorted(pinned, key=lambda u: (-score.get(u, 0.0), u))
     cut = _STRONG_SHARE * max(score.values(), default=0.0)
     strong = [u for u in by_score if u not in pinned and score[u] >= cut]
     weak = [u for u in by_score if u not in pinned and score[u] < cut]
+    quoted = _quoted_cells(doc, pinned | set(strong), tokenize(question))
+    first = sorted(pinned, key=lambda u: (-quoted[u], -score.get(u, 0.0), u))
+    strong.sort(key=lambda u: (-quoted[u], -score[u], u))
     order = first + strong
     seen = set(order)
     near = sorted({(k, i + d) for k, i in order for d in (-1, 1)
@@ -159,9 +166,25 @@ def rank_units(doc: CompactDoc, question: str) -> Ranking:
     seen.update(near)
     weak = [u for u in weak if u not in seen]
     seen.update(weak)
-    rest = [(k, i) for k, t in enumerate(doc.tables) for i in range(len(t.units)) if (k, i) not in seen]
+    rest = [(k, i) for k, t in enumerate(doc.tables) for i in range(len(t.units))
+            if (k, i) not in seen]
     return Ranking(order=order + near + weak + rest,
                    matched_rows=_rows(doc, set(score) | pinned), pinned_rows=_rows(doc, pinned))
+
+
+def _quoted_cells(doc: CompactDoc, units: set[Key], question: list[str]) -> dict[Key, int]:
+    """Per unit, the most tokens of one of its cells that the question quotes contiguously."""
+    keys = sorted(units)
+    cells = [_CELL_HTML.findall(doc.tables[k].units[i].html) for k, i in keys]
+    texts = iter(html_text([c for unit_cells in cells for c in unit_cells]))
+    quoted_spans = {tuple(question[j : j + n]) for n in range(1, len(question) + 1)
+                    for j in range(len(question) - n + 1)}
+    out = {}
+    for key, unit_cells in zip(keys, cells):
+        lengths = [len(t) for t in (tuple(tokenize(next(texts))) for _ in unit_cells)
+                   if t and t in quoted_spans]
+        out[key] = max(lengths, default=0)
+    return out
 
 
 def _rows(doc: CompactDoc, units: set[Key]) -> int:

@@ -9,6 +9,8 @@ non-adjacent rows as neighbours.
 
 from __future__ import annotations
 
+import html as html_lib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -16,10 +18,23 @@ from itertools import accumulate
 
 from lxml import etree
 
-__all__ = ["CompactDoc", "TableBlock", "Unit", "count_gaps", "gap_marker", "split_table"]
+__all__ = [
+    "CompactDoc", "TableBlock", "Unit", "count_gaps", "gap_marker", "html_text", "split_table",
+]
 
 _CELL = {"td", "th"}
+_TAG = re.compile(r"<[^>]*>")
 SLOT = "\ue000lmext-slot-{}\ue000"
+
+
+def html_text(fragments: Sequence[str]) -> list[str]:
+    """Lower-cased text of compacted HTML fragments, tags read as spaces (one regex pass).
+
+    Compacted HTML has no comments, scripts or attributes other than numeric spans, so tags
+    are the only markup; ``\x00`` cannot occur in serialised HTML and separates fragments.
+    """
+    joined = html_lib.unescape(_TAG.sub(" ", "\x00".join(fragments)))
+    return joined.lower().split("\x00")
 
 
 @dataclass(frozen=True)
@@ -27,8 +42,12 @@ class Unit:
     """One droppable group of body rows (rows linked by ``rowspan`` stay together)."""
 
     html: str
-    text: str  # lower-cased cell text, for matching question terms
     n_rows: int
+
+    @property
+    def text(self) -> str:
+        """Lower-cased cell text (for one unit; :func:`html_text` does many at once)."""
+        return html_text([self.html])[0]
 
 
 @dataclass
@@ -38,7 +57,11 @@ class TableBlock:
     header_rows: list[str]
     units: list[Unit]
     n_cols: int
-    header_text: str = ""  # lower-cased text of the header rows
+
+    @property
+    def header_text(self) -> str:
+        """Lower-cased text of the header rows."""
+        return html_text(["".join(self.header_rows)])[0]
 
     @cached_property
     def row_starts(self) -> list[int]:
@@ -117,10 +140,6 @@ def _row_html(row: etree._Element) -> str:
     return etree.tostring(row, encoding="unicode", method="html", with_tail=True)
 
 
-def _row_text(rows: Iterable[etree._Element]) -> str:
-    return " ".join(t for r in rows for t in r.itertext()).lower()
-
-
 def _cells(row: etree._Element) -> list[etree._Element]:
     return [c for c in row if c.tag in _CELL]
 
@@ -151,7 +170,6 @@ def split_table(table_el: etree._Element, k: int) -> TableBlock:
     ))
     units = _group_units(rows[n_header:], spans)
     n_cols = max((_row_width(r) for r in rows[: n_header + 50]), default=1)
-    header_text = _row_text(rows[:n_header])
     for section in table_el.xpath("./thead | ./tbody | ./tfoot"):
         table_el.remove(section)
     for row in table_el.xpath("./tr"):
@@ -161,8 +179,7 @@ def split_table(table_el: etree._Element, k: int) -> TableBlock:
         table_el[-1].tail = (table_el[-1].tail or "") + slot
     else:
         table_el.text = (table_el.text or "") + slot
-    return TableBlock(header_rows=header_html, units=units, n_cols=max(n_cols, 1),
-                      header_text=header_text)
+    return TableBlock(header_rows=header_html, units=units, n_cols=max(n_cols, 1))
 
 
 def _count_header_rows(rows: list[etree._Element], in_thead: list[bool]) -> int:
@@ -213,7 +230,6 @@ def _group_units(rows: list[etree._Element], spans: dict[etree._Element, int]) -
             end = min(max(end, j + spans.get(rows[j], 1)), len(rows))
             j += 1
         group = rows[i:end]
-        html = "".join(_row_html(r) for r in group)
-        units.append(Unit(html=html, text=_row_text(group), n_rows=len(group)))
+        units.append(Unit(html="".join(_row_html(r) for r in group), n_rows=len(group)))
         i = end
     return units

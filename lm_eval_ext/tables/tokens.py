@@ -50,7 +50,8 @@ def resolve_budget(metadata: Mapping[str, Any], tokenizer: Any, max_gen_toks: in
         try:
             config = load_model_config(metadata)
         except LmEvalExtError as err:
-            log.warning("html_table_qa: no model config (%s); using the tokenizer's max length", err)
+            log.warning("html_table_qa: no model config (%s); using the tokenizer's max length",
+                        err)
             config = None
         max_length = resolve_max_length(config, tokenizer)
     budget = int(max_length) - int(max_gen_toks) - reserve

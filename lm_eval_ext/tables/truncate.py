@@ -76,7 +76,8 @@ def _marker_costs(doc: CompactDoc, counter: PromptCounter) -> list[int]:
     """Tokens of one gap marker per table (the widest row numbers, plus one for safety)."""
     cache = doc.token_cache.setdefault("markers:" + counter.key, {})
     if "costs" not in cache:
-        markers = [gap_marker(max(t.n_body_rows - 1, 1), t.n_body_rows, t.n_cols) for t in doc.tables]
+        markers = [gap_marker(max(t.n_body_rows - 1, 1), t.n_body_rows, t.n_cols)
+                   for t in doc.tables]
         cache["costs"] = [n + 1 for n in count_pieces(counter.tokenizer, markers)]
     return cache["costs"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+from functools import cache
 
 import pytest
 from hypothesis import given, settings
@@ -72,7 +73,7 @@ _doc = st.lists(st.sampled_from(["alpha", "beta", "gamma", "delta", "12", "2022"
 def test_scores_are_okapi_bm25_as_rank_bm25_computes_them(corpus, query):
     from rank_bm25 import BM25Okapi
 
-    units = [Unit(html="", text=" ".join(words), n_rows=1) for words in corpus]
+    units = [Unit(html=f"<tr><td>{' '.join(words)}</td></tr>", n_rows=1) for words in corpus]
     index = _TableIndex(TableBlock(header_rows=[], units=units, n_cols=1))
     ours = index.scores(query)
     if not any(corpus):
@@ -102,9 +103,9 @@ def _district_table(n_rows: int, seed: int = 3) -> tuple[str, list[str]]:
     return f"<table>{head}{''.join(body)}</table>", labels
 
 
-@pytest.fixture(scope="module")
-def districts():
-    """The 3,000-row table (a module constant: hypothesis must not print it per example)."""
+@cache
+def _districts() -> tuple[str, list[str]]:
+    """The 3,000-row table, built once (not a fixture: hypothesis would print it per example)."""
     return _district_table(3_000)
 
 
@@ -112,8 +113,8 @@ def _kept_labels(table_html: str) -> list[str]:
     return re.findall(r">(District \d{5})<", table_html)
 
 
-def test_the_row_named_by_a_unique_id_survives_and_gaps_are_marked(tokenizer, districts):
-    html, labels = districts
+def test_the_row_named_by_a_unique_id_survives_and_gaps_are_marked(tokenizer):
+    html, labels = _districts()
     counter = PromptCounter(tokenizer)
     target = labels[2_471]
     question = f"What was the Output of {target} in 2022?"
@@ -131,9 +132,13 @@ def test_the_row_named_by_a_unique_id_survives_and_gaps_are_marked(tokenizer, di
 
 @settings(max_examples=25, deadline=None)
 @given(target_index=st.integers(0, 2_999), extra=st.integers(0, 300))
-def test_unique_id_row_kept_whenever_it_fits(tokenizer, districts, target_index, extra):
-    """Budget: headers, the row and the gap marker it opens (+ slack): the row is always kept."""
-    html, labels = districts
+def test_unique_id_row_kept_whenever_it_fits(tokenizer, target_index, extra):
+    """Budget: headers, the row and the gap marker it opens (+ slack): the row is always kept.
+
+    Ids are 5-digit numbers and values go up to 99,999, so an id's number may also be some
+    other row's value: the row whose cell the question quotes whole must still come first.
+    """
+    html, labels = _districts()
     counter = PromptCounter(tokenizer)
     question = f"Output of {labels[target_index]} in 2022?"
     doc = compact_html(html)
@@ -146,15 +151,28 @@ def test_unique_id_row_kept_whenever_it_fits(tokenizer, districts, target_index,
     assert fit.stats.prompt_tokens <= budget and fit.stats.fits
 
 
-def test_header_terms_and_common_terms_do_not_pick_rows(tokenizer, districts):
+def test_header_terms_and_common_terms_do_not_pick_rows():
     """"2022" names a column and "districts" is in every row: neither pulls rows in."""
-    html, labels = districts
+    html, labels = _districts()
     doc = compact_html(html)
     ranking = rank_units(doc, f"What was the 2022 Output of the districts {labels[1_234]}?")
     assert ranking.order[0] == (0, 1_234)
     assert ranking.matched_rows == ranking.pinned_rows == 1
     # 02022 / 20220 / 12022 are other numbers, not "2022"
     assert rank_units(doc, "Output in 2022 of districts?").matched_rows == 0
+
+
+def test_a_quoted_cell_beats_a_bag_of_the_same_words():
+    rows = ["<tr><td>Steel Northern Works</td><td>7</td></tr>",
+            "<tr><td>Region 4</td><td>99,972</td></tr>",
+            "<tr><td>Northern Steel Works</td><td>8</td></tr>",
+            "<tr><td>District 99972</td><td>9</td></tr>"] + [
+            f"<tr><td>District {i}</td><td>{i}</td></tr>" for i in range(20)]
+    doc = compact_html(f"<table><tr><th>Name</th><th>Amount</th></tr>{''.join(rows)}</table>")
+    # same words, same BM25 score: the row whose cell the question quotes comes first
+    assert rank_units(doc, "Amount of Northern Steel Works?").order[:2] == [(0, 2), (0, 0)]
+    # "district" is in most rows (no weight), "99972" in two: the quoted cell decides
+    assert rank_units(doc, "Amount of District 99972?").order[:2] == [(0, 3), (0, 1)]
 
 
 def test_quoted_value_finds_its_row_with_or_without_separators(tokenizer):
