@@ -33,3 +33,7 @@ class ImageLoadError(LmEvalExtError):
 
 class InputTooLongError(LmEvalExtError):
     """A request cannot be made to fit ``max_length`` (e.g. its image tokens alone exceed it)."""
+
+
+class TableFileError(LmEvalExtError):
+    """A table-QA question's table (or image) file is missing, empty or unreadable."""

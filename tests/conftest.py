@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from lm_eval_ext.checkpoints.hashing import CACHE_DIR_ENV
-from tests.support.lm_eval_runs import OFFLINE_ENV
 from lm_eval_ext.demo.tiny_world import TinyWorld, build_world
+from tests.support.hub_cache import HubCache, build_tiny_hub_cache, use_hub_cache
+from tests.support.lm_eval_runs import OFFLINE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TASKS_DIR = REPO_ROOT / "tasks"
@@ -41,3 +42,20 @@ def tiny_world(tmp_path_factory: pytest.TempPathFactory) -> TinyWorld:
 def tasks_dir() -> Path:
     """The repository's ``tasks/`` directory (for ``--include_path``)."""
     return TASKS_DIR
+
+
+@pytest.fixture(scope="session")
+def hub_cache_built(tmp_path_factory: pytest.TempPathFactory) -> HubCache:
+    """The offline hub cache (``org/tiny-ckpt`` at ``main`` and ``step-1``), built once."""
+    return build_tiny_hub_cache(tmp_path_factory.mktemp("hub_cache"))
+
+
+@pytest.fixture()
+def hub_cache(hub_cache_built: HubCache, monkeypatch: pytest.MonkeyPatch) -> HubCache:
+    """The offline hub cache, active (``HF_HUB_CACHE``, ``HF_HUB_OFFLINE=1``) for one test.
+
+    Activation is per test so that other tests keep the session's own cache settings; the
+    loaders' per-source caches key on the revision, so nothing leaks between revisions.
+    """
+    use_hub_cache(monkeypatch, hub_cache_built.root)
+    return hub_cache_built

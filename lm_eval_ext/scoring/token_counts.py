@@ -1,47 +1,36 @@
 """Continuation token counts under the evaluated model's own tokenizer.
 
 The tokenizer is named by the task's ``metadata`` (``tokenizer``, else ``pretrained``,
-with ``revision`` and ``trust_remote_code``): the lm_eval CLI merges ``--model_args``
+at the model's ``revision``, with ``trust_remote_code``; see
+:mod:`lm_eval_ext.checkpoints.tokenizer`): the lm_eval CLI merges ``--model_args``
 into every task's metadata, the same seam lm-eval's RULER tasks read.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from functools import lru_cache
 from typing import Any
+
+from lm_eval_ext.checkpoints.tokenizer import load_tokenizer, tokenizer_source
 
 __all__ = ["continuation_token_counts", "tokenizer_from_metadata"]
 
 
 def tokenizer_from_metadata(metadata: Mapping[str, Any] | None) -> Any:
-    """Load (once per name) the tokenizer the metadata points at.
+    """Load (once per source) the tokenizer the metadata points at, as ``HFLM`` would.
 
     Raises:
         ValueError: when the metadata names no tokenizer (e.g. a model object was
             passed in-process without ``metadata={"pretrained": ...}``).
     """
-    metadata = metadata or {}
-    name = metadata.get("tokenizer") or metadata.get("pretrained")
-    if not isinstance(name, str) or not name:
+    source = tokenizer_source(metadata or {})
+    if source is None:
         raise ValueError(
             "acc_norm_token needs the evaluated model's tokenizer: pass model_args "
             "pretrained=... (or tokenizer=...) on the lm_eval CLI, or "
             "TaskManager(metadata={'pretrained': ...}) in Python"
         )
-    # HFLM loads the tokenizer at the model's revision unless a tokenizer is named.
-    revision = None if metadata.get("tokenizer") else metadata.get("revision")
-    return _load_tokenizer(name, revision, bool(metadata.get("trust_remote_code", False)))
-
-
-@lru_cache(maxsize=4)
-def _load_tokenizer(name: str, revision: str | None, trust_remote_code: bool) -> Any:
-    from transformers import AutoTokenizer
-
-    kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
-    if revision:
-        kwargs["revision"] = revision
-    return AutoTokenizer.from_pretrained(name, **kwargs)
+    return load_tokenizer(source)
 
 
 def continuation_token_counts(

@@ -2,20 +2,28 @@
 
 Every record becomes a :class:`TableQA` with a unique ``id``, the question, the reference
 answer, the table HTML (inline or read from a file), an optional image path and a question type.
+Records are returned whether or not their files exist; :func:`missing_files` lists the ones a
+modality cannot use, so that the caller can stop (default) or skip them, naming every file.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TableQA", "load_generic", "load_realhitbench", "find_realhitbench_dir"]
+from lm_eval_ext.errors import TableFileError
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "MissingFile",
+    "TableQA",
+    "find_realhitbench_dir",
+    "load_generic",
+    "load_realhitbench",
+    "missing_files",
+]
 
 REALHITBENCH_FILES = {"final": "QA_final.json", "long": "QA_long.json"}
 REALHITBENCH_ENV = "REALHITBENCH_DIR"
@@ -36,12 +44,63 @@ class TableQA:
     answer_format: str | None = None
 
     def read_table(self) -> str:
-        """The table HTML: inline, else read from ``table_path`` (undecodable bytes replaced)."""
+        """The table HTML: inline, else read from ``table_path`` (undecodable bytes replaced).
+
+        Raises:
+            TableFileError: there is no table, or its file cannot be read (names id and file).
+        """
         if self.table_html is not None:
             return self.table_html
         if self.table_path is None:
-            return ""
-        return Path(self.table_path).read_text(encoding="utf-8", errors="replace")
+            raise TableFileError(f"question {self.id}: no table_html and no table_path")
+        try:
+            return Path(self.table_path).read_text(encoding="utf-8", errors="replace")
+        except OSError as err:
+            raise TableFileError(
+                f"question {self.id}: cannot read table file {self.table_path}: {err}"
+            ) from err
+
+
+@dataclass(frozen=True)
+class MissingFile:
+    """A file a question needs that cannot be used: which question, which file, what is wrong."""
+
+    id: str
+    file: str
+    problem: str
+
+
+def _file_problem(path: str) -> str | None:
+    p = Path(path)
+    if not p.exists():
+        return "not found"
+    if not p.is_file():
+        return "not a file"
+    if not os.access(p, os.R_OK):
+        return "not readable"
+    if p.stat().st_size == 0:
+        return "empty"
+    return None
+
+
+def missing_files(records: list[TableQA], modality: str) -> list[MissingFile]:
+    """Every table file (text modalities) and image file (image modalities) that is unusable.
+
+    A text-modality record without inline ``table_html`` needs a readable, non-empty
+    ``table_path``; ``mix_html``/``image`` records need an ``image_path`` the same way.
+    """
+    out = []
+    for rec in records:
+        needed = []
+        if modality != "image" and rec.table_html is None:
+            needed.append(("table_path", rec.table_path))
+        if modality != "text_html":
+            needed.append(("image_path", rec.image_path))
+        for field_name, path in needed:
+            problem = f"no {field_name} given" if path is None else _file_problem(path)
+            if problem:
+                out.append(MissingFile(id=rec.id, file=path or "-", problem=problem))
+    return out
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -117,12 +176,11 @@ def _qa_file(root: Path, name: str) -> Path | None:
     return None
 
 
-def load_realhitbench(root: Path, subsets: list[str], *, need_html: bool = True,
-                      need_image: bool = False) -> list[TableQA]:
+def load_realhitbench(root: Path, subsets: list[str]) -> list[TableQA]:
     """Load RealHiTBench questions; ids become ``"<subset>-<id>"`` (they collide across files).
 
-    Questions whose table (``html/<FileName>.html``) or image (``image/<FileName>.png``) is
-    missing are skipped with a warning.
+    Each question's table is ``html/<FileName>.html`` and its image ``image/<FileName>.png``;
+    they are named whether or not they exist (see :func:`missing_files`).
     """
     rows: list[TableQA] = []
     for subset in subsets:
@@ -131,13 +189,7 @@ def load_realhitbench(root: Path, subsets: list[str], *, need_html: bool = True,
         qa_file = _qa_file(root, REALHITBENCH_FILES[subset])
         if qa_file is None:
             raise FileNotFoundError(f"{REALHITBENCH_FILES[subset]} not found in {root} or {root}/data")
-        missing = 0
         for rec in _records(qa_file):
-            html = root / "html" / f"{rec['FileName']}.html"
-            image = root / "image" / f"{rec['FileName']}.png"
-            if (need_html and not html.is_file()) or (need_image and not image.is_file()):
-                missing += 1
-                continue
             rows.append(TableQA(
                 id=f"{subset}-{rec['id']}",
                 question=str(rec["Question"]),
@@ -145,10 +197,8 @@ def load_realhitbench(root: Path, subsets: list[str], *, need_html: bool = True,
                 question_type=str(rec.get("QuestionType") or "Unknown"),
                 sub_type=str(rec.get("SubQType") or ""),
                 table_html=None,
-                table_path=str(html) if html.is_file() else None,
-                image_path=str(image) if image.is_file() else None,
+                table_path=str(root / "html" / f"{rec['FileName']}.html"),
+                image_path=str(root / "image" / f"{rec['FileName']}.png"),
             ))
-        if missing:
-            log.warning("RealHiTBench %s: skipped %d questions with missing table files", subset, missing)
     _check_unique(rows, str(root))
     return rows

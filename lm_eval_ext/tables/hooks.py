@@ -16,18 +16,32 @@ Task metadata keys (YAML defaults, overridable with ``--metadata`` / ``--model_a
   ``true`` or ``false``.
 * ``data_path`` (generic) / ``realhitbench_dir`` and ``realhitbench_subsets`` (RealHiTBench).
 * ``exclude_question_types`` / ``exclude_sub_types``: dropped before evaluation (logged).
+* ``skip_missing_tables``: by default a question whose table (or, for image modalities, image)
+  file is missing, empty or unreadable stops the run while the task is built, before any model
+  call, with every such file listed; ``true`` skips those questions instead, lists them in the
+  log and records them under :data:`SKIPPED_KEY` in the task metadata of ``results_*.json``.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from typing import Any
 
-from lm_eval_ext.tables.data import TableQA, find_realhitbench_dir, load_generic, load_realhitbench
+from lm_eval_ext.checkpoints.tokenizer import load_tokenizer, tokenizer_source
+from lm_eval_ext.errors import LmEvalExtError, TableFileError
+from lm_eval_ext.tables.data import (
+    MissingFile,
+    TableQA,
+    find_realhitbench_dir,
+    load_generic,
+    load_realhitbench,
+    missing_files,
+)
 from lm_eval_ext.tables.extract import extract_answer
 from lm_eval_ext.tables.metrics import score_answer, slug
 from lm_eval_ext.tables.prompts import answer_format_for, render_prompt
-from lm_eval_ext.tables.tokens import PromptCounter, load_tokenizer, resolve_budget, tokenizer_name
+from lm_eval_ext.tables.tokens import PromptCounter, resolve_budget
 from lm_eval_ext.tables.truncate import TruncationStats, fit_table
 
 __all__ = [
@@ -37,7 +51,15 @@ __all__ = [
     "doc_to_image",
     "process_results",
     "build_docs",
+    "SKIPPED_KEY",
+    "SKIPPED_SPLIT",
 ]
+
+#: task-metadata key under which skipped questions are recorded (``results_*.json`` configs).
+SKIPPED_KEY = "skipped_missing_files"
+#: extra split of the built ``DatasetDict`` carrying the skipped questions to the task class.
+SKIPPED_SPLIT = "skipped_missing_files"
+_TRUE = {"true", "1", "yes", "on"}
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +70,9 @@ def load_html_table_qa(**kwargs: Any):
         raise ValueError(
             "html_table_qa needs a data file: --metadata '{\"data_path\": \"/path/qa.jsonl\"}'"
         )
-    return build_docs(load_generic(kwargs["data_path"]), kwargs.get("modality", "text_html"), kwargs)
+    records = load_generic(kwargs["data_path"])
+    modality = kwargs.get("modality", "text_html")
+    return build_docs(records, modality, kwargs, source=str(kwargs["data_path"]))
 
 
 def load_realhitbench_docs(**kwargs: Any):
@@ -57,11 +81,8 @@ def load_realhitbench_docs(**kwargs: Any):
     subsets = kwargs.get("realhitbench_subsets") or ["final", "long"]
     if isinstance(subsets, str):
         subsets = [s.strip() for s in subsets.split(",") if s.strip()]
-    records = load_realhitbench(
-        find_realhitbench_dir(kwargs), list(subsets),
-        need_html=modality != "image", need_image=modality != "text_html",
-    )
-    return build_docs(records, modality, kwargs)
+    root = find_realhitbench_dir(kwargs)
+    return build_docs(load_realhitbench(root, list(subsets)), modality, kwargs, source=str(root))
 
 
 def _excluded(records: list[TableQA], meta: dict[str, Any]) -> list[TableQA]:
@@ -77,34 +98,76 @@ def _excluded(records: list[TableQA], meta: dict[str, Any]) -> list[TableQA]:
     return kept
 
 
+def _drop_missing(records: list[TableQA], modality: str, meta: dict[str, Any],
+                  source: str) -> tuple[list[TableQA], list[MissingFile]]:
+    """Stop on questions whose files are unusable, or skip them with ``skip_missing_tables``."""
+    missing = missing_files(records, modality)
+    if not missing:
+        return records, []
+    listing = "\n".join(f"  {m.id}: {m.file} ({m.problem})" for m in missing)
+    bad = {m.id for m in missing}
+    what = f"{source}: {len(bad)} of {len(records)} questions ({modality})"
+    if not _flag(meta.get("skip_missing_tables")):
+        raise TableFileError(
+            f"{what} have missing or unusable files (question id: file):\n{listing}\n"
+            "Fix the paths, or pass --metadata '{\"skip_missing_tables\": true}' to skip them."
+        )
+    kept = [r for r in records if r.id not in bad]
+    if not kept:
+        raise TableFileError(
+            f"{what}: every question's file is unusable, nothing to evaluate:\n{listing}"
+        )
+    log.warning("html_table_qa: skip_missing_tables: skipping %s (question id: file):\n%s",
+                what, listing)
+    log.warning("html_table_qa: %d of %d docs: %d skipped (missing table files)",
+                len(kept), len(records), len(bad))
+    return kept, missing
+
+
+def _flag(value: Any) -> bool:
+    return str(value).strip().lower() in _TRUE if isinstance(value, str) else bool(value)
+
+
 def _counter_and_budget(meta: dict[str, Any], modality: str) -> tuple[PromptCounter | None, int | None]:
-    name = tokenizer_name(meta)
     if modality == "image":
         return None, None
-    if name is None:
+    source = tokenizer_source(meta)
+    if source is None:
         if meta.get("max_input_tokens"):
             raise ValueError("html_table_qa: max_input_tokens needs a tokenizer (model_args pretrained=...)")
         log.warning("html_table_qa: no tokenizer in metadata; tables are compacted, not truncated")
         return None, None
-    tokenizer = load_tokenizer(name, bool(meta.get("trust_remote_code", False)))
+    tokenizer = load_tokenizer(source)
     mode = str(meta.get("apply_chat_template", "auto")).lower()
     chat = mode in {"true", "1", "yes"} or (mode == "auto" and bool(getattr(tokenizer, "chat_template", None)))
     budget = resolve_budget(meta, tokenizer, int(meta.get("max_gen_toks") or 256))
     return PromptCounter(tokenizer, chat=chat), budget
 
 
-def build_docs(records: list[TableQA], modality: str, meta: dict[str, Any]):
-    """Fit every record's table into the prompt budget; return ``DatasetDict({"test": ...})``."""
+def build_docs(records: list[TableQA], modality: str, meta: dict[str, Any],
+               source: str = "html_table_qa"):
+    """Fit every record's table into the prompt budget; return ``DatasetDict({"test": ...})``.
+
+    Questions with unusable files stop the build (:class:`TableFileError`) unless
+    ``skip_missing_tables``; skipped ones travel in the extra split :data:`SKIPPED_SPLIT`,
+    which :class:`~lm_eval_ext.tables.task.TableQATask` moves into the task metadata.
+    """
     import datasets
     from tqdm import tqdm
 
     records = _excluded(records, meta)
+    if not records:
+        raise LmEvalExtError(f"{source}: no questions to evaluate (empty data, or all excluded)")
+    records, skipped = _drop_missing(records, modality, meta, source)
     counter, budget = _counter_and_budget(meta, modality)
     docs = [_build_doc(r, modality, counter, budget)
             for r in tqdm(records, desc=f"html_table_qa: fitting tables ({modality})", leave=False)]
     truncated = sum(d["truncation"]["truncated"] for d in docs)
     log.info("html_table_qa: %d docs, budget %s tokens, %d tables truncated", len(docs), budget, truncated)
-    return datasets.DatasetDict({"test": datasets.Dataset.from_list(docs)})
+    splits = {"test": datasets.Dataset.from_list(docs)}
+    if skipped:
+        splits[SKIPPED_SPLIT] = datasets.Dataset.from_list([asdict(m) for m in skipped])
+    return datasets.DatasetDict(splits)
 
 
 def _build_doc(rec: TableQA, modality: str, counter: PromptCounter | None, budget: int | None) -> dict:
@@ -116,10 +179,7 @@ def _build_doc(rec: TableQA, modality: str, counter: PromptCounter | None, budge
     stats = TruncationStats(budget=budget)
     table = ""
     if modality != "image":
-        try:
-            html = rec.read_table()
-        except OSError as err:
-            html, stats.error = "", f"{type(err).__name__}: {err}"
+        html = rec.read_table()  # raises TableFileError naming the question and the file
         if counter is not None:
             fit = fit_table(html, rec.question, render, counter, budget)
             table, stats = fit.table_html, fit.stats

@@ -1,5 +1,8 @@
 """Token counting with the evaluated model's tokenizer, and the prompt budget.
 
+The tokenizer and config come from :mod:`lm_eval_ext.checkpoints.tokenizer` (``load_tokenizer``
+is re-exported here), so budgets honour the model's ``revision`` like ``HFLM`` does.
+
 Counts are made the way lm-eval's ``HFLM`` encodes a generation context: the tokenizer's default
 special tokens, and, when a chat template is applied, the rendered template with the generation
 prompt. Long texts are counted as batches of short pieces (fast tokenizers are slow on one huge
@@ -9,9 +12,12 @@ string); only final prompts are counted exactly in one piece.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
+
+from lm_eval_ext.checkpoints.tokenizer import load_model_config, load_tokenizer
+from lm_eval_ext.errors import LmEvalExtError
 
 __all__ = [
     "PromptCounter",
@@ -23,35 +29,16 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: metadata keys that can name the tokenizer, in order (the ones lm-eval's ruler tasks use).
-TOKENIZER_KEYS = ("tokenizer", "pretrained", "model")
 _EXACT_CHARS = 200_000
 _PIECE_CHARS = 4_000
 
 
-@lru_cache(maxsize=4)
-def load_tokenizer(name: str, trust_remote_code: bool = False) -> Any:
-    """Load (once per process) a Hugging Face tokenizer by name or local path."""
-    from transformers import AutoTokenizer
-
-    return AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
-
-
-def tokenizer_name(metadata: dict[str, Any]) -> str | None:
-    """The tokenizer name from task metadata (``tokenizer``, else ``pretrained``, else ``model``)."""
-    for key in TOKENIZER_KEYS:
-        value = metadata.get(key)
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def resolve_budget(metadata: dict[str, Any], tokenizer: Any, max_gen_toks: int) -> int:
+def resolve_budget(metadata: Mapping[str, Any], tokenizer: Any, max_gen_toks: int) -> int:
     """``max_input_tokens`` if given, else the model's max length minus generation length.
 
     The max length comes from ``max_length`` in the metadata (a model arg) or, like lm-eval's
-    ``HFLM``, from the model config (``resolve_max_length``). ``reserve_tokens`` is subtracted
-    (e.g. the image tokens of a vision-language model).
+    ``HFLM``, from the model config at the model's ``revision`` (``resolve_max_length``).
+    ``reserve_tokens`` is subtracted (e.g. the image tokens of a vision-language model).
     """
     reserve = int(metadata.get("reserve_tokens") or 0)
     if metadata.get("max_input_tokens"):
@@ -59,14 +46,12 @@ def resolve_budget(metadata: dict[str, Any], tokenizer: Any, max_gen_toks: int) 
     max_length = metadata.get("max_length")
     if not max_length:
         from lm_eval.models.utils import resolve_max_length
-        from transformers import AutoConfig
 
-        name = metadata.get("pretrained") or tokenizer_name(metadata)
-        trust = bool(metadata.get("trust_remote_code", False))
         try:
-            config = AutoConfig.from_pretrained(name, trust_remote_code=trust)
-        except (OSError, ValueError) as err:
-            log.warning("html_table_qa: no model config for %s (%s); using the tokenizer", name, err)
+            config = load_model_config(metadata)
+        except LmEvalExtError as err:
+            log.warning("html_table_qa: no model config (%s); using the tokenizer's max length",
+                        err)
             config = None
         max_length = resolve_max_length(config, tokenizer)
     budget = int(max_length) - int(max_gen_toks) - reserve

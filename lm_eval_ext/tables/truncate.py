@@ -3,9 +3,10 @@
 Order of operations (each step only if the previous one is not enough):
 
 1. lossless compaction (:func:`~lm_eval_ext.tables.html_compact.compact_html`);
-2. drop whole body-row units, never header rows, keeping units that mention question terms
-   and their neighbours first, then the rest in table order; one marker row per table says how
-   many rows were omitted;
+2. drop whole body-row units, never header rows, keeping first the units the question is about
+   (:mod:`~lm_eval_ext.tables.ranking`: rows it names by a unique term, then by BM25 relevance,
+   their neighbours, then the rest in table order); kept rows stay in table order and every
+   gap gets one marker row (``[rows 9–7,556 omitted]``), whose tokens are budgeted too;
 3. the final prompt is counted exactly and units are dropped until it fits.
 
 The instructions, question and answer-format line live in the prompt template and are never cut.
@@ -13,24 +14,21 @@ The instructions, question and answer-format line live in the prompt template an
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from lm_eval_ext.tables.html_compact import CompactDoc, compact_html
+from lm_eval_ext.tables.ranking import question_terms, rank_units
+from lm_eval_ext.tables.table_blocks import count_gaps, gap_marker
 from lm_eval_ext.tables.tokens import PromptCounter, count_pieces, estimate_tokens
 
 __all__ = ["FitResult", "TruncationStats", "fit_table", "question_terms"]
 
-_WORD = re.compile(r"\w+")
-_STOPWORDS = frozenset(
-    "a an the of in on at to for from by with and or not is are was were be been what which who"
-    " whom whose when where why how many much does do did has have had this that these those it"
-    " its as than then there their table row rows column columns value values total please"
-    " give list all each per between among according".split()
-)
 _BATCH = 256
-_MAX_ROUNDS = 12
+# Consecutive units that did not fit before the selection gives up (the room is then full).
+_MAX_MISSES = 16
+
+Key = tuple[int, int]
 
 
 @dataclass
@@ -48,6 +46,8 @@ class TruncationStats:
     rows_kept: int = 0
     rows_dropped: int = 0
     matched_rows: int = 0
+    pinned_rows: int = 0
+    gaps: int = 0
     truncated: bool = False
     fits: bool = True
     fallback: str | None = None
@@ -68,63 +68,78 @@ class FitResult:
     stats: TruncationStats
 
 
-def question_terms(question: str) -> frozenset[str]:
-    """Content words of a question used to find relevant rows (lower-case, no stopwords)."""
-    words = _WORD.findall(question.lower())
-    return frozenset(w for w in words if w not in _STOPWORDS and (len(w) > 2 or w.isdigit()))
-
-
-def _priority(doc: CompactDoc, terms: frozenset[str]) -> tuple[list[tuple[int, int]], int]:
-    """Units ordered for keeping: matches (by score), their neighbours, then table order."""
-    matched, rest, neighbours = [], [], set()
-    for k, table in enumerate(doc.tables):
-        for i, unit in enumerate(table.units):
-            text = unit.text
-            score = sum(1 for term in terms if term in text)
-            if score:
-                matched.append((-score, k, i))
-                neighbours.update({(k, i - 1), (k, i + 1)})
-    matched.sort()
-    first = [(k, i) for _, k, i in matched]
-    seen = set(first)
-    near = sorted(n for n in neighbours if n not in seen and 0 <= n[1] < len(doc.tables[n[0]].units))
-    seen.update(near)
-    for k, table in enumerate(doc.tables):
-        rest.extend((k, i) for i in range(len(table.units)) if (k, i) not in seen)
-    n_matched_rows = sum(doc.tables[k].units[i].n_rows for k, i in first)
-    return first + near + rest, n_matched_rows
-
-
 def _unit_counts(doc: CompactDoc, counter: PromptCounter) -> dict[tuple[int, int], int]:
     return doc.token_cache.setdefault(counter.key, {})
 
 
-def _select(doc, order, counter, room) -> tuple[list[tuple[int, int]], bool]:
-    """Longest prefix of ``order`` whose summed unit token counts fit in ``room``.
+def _marker_costs(doc: CompactDoc, counter: PromptCounter) -> list[int]:
+    """Tokens of one gap marker per table (the widest row numbers, plus one for safety)."""
+    cache = doc.token_cache.setdefault("markers:" + counter.key, {})
+    if "costs" not in cache:
+        markers = [gap_marker(max(t.n_body_rows - 1, 1), t.n_body_rows, t.n_cols)
+                   for t in doc.tables]
+        cache["costs"] = [n + 1 for n in count_pieces(counter.tokenizer, markers)]
+    return cache["costs"]
 
-    Units are counted lazily in batches, so a small budget never tokenises a huge table.
-    Returns the selection and whether every unit was counted.
+
+def _gap_change(kept: set[int], i: int, n_units: int) -> int:
+    """Change in the number of gaps when unit ``i`` (not in ``kept``) is added to ``kept``."""
+    left_gap = i > 0 and i - 1 not in kept
+    right_gap = i < n_units - 1 and i + 1 not in kept
+    return 1 if left_gap and right_gap else -1 if not (left_gap or right_gap) else 0
+
+
+class _Selection:
+    """Units chosen so far, per table, and the token cost of adding or removing one."""
+
+    def __init__(self, doc: CompactDoc, counts: dict, markers: list[int]) -> None:
+        self.doc, self.counts, self.markers = doc, counts, markers
+        self.chosen: list[Key] = []
+        self.kept: list[set[int]] = [set() for _ in doc.tables]
+
+    def cost(self, unit: Key) -> int:
+        """Tokens that adding ``unit`` (not chosen) costs, gap markers included."""
+        k, i = unit
+        change = _gap_change(self.kept[k], i, len(self.doc.tables[k].units))
+        return self.counts[unit] + change * self.markers[k]
+
+    def add(self, unit: Key) -> None:
+        """Choose ``unit``."""
+        self.chosen.append(unit)
+        self.kept[unit[0]].add(unit[1])
+
+    def pop(self) -> int:
+        """Un-choose the lowest-priority unit; return the tokens that saves."""
+        k, i = unit = self.chosen.pop()
+        self.kept[k].discard(i)
+        return self.cost(unit)
+
+
+def _select(doc, order, counter, room) -> tuple[_Selection, bool]:
+    """Units of ``order``, in order, whose token costs (gap markers included) fit in ``room``.
+
+    A unit that does not fit is skipped (a smaller later one may); after ``_MAX_MISSES`` misses
+    in a row the room is full. Units are counted lazily in batches, so a small budget never
+    tokenises a huge table. Returns the selection and whether every unit was counted.
     """
-    counts = _unit_counts(doc, counter)
-    chosen, used = [], 0
+    selection = _Selection(doc, _unit_counts(doc, counter), _marker_costs(doc, counter))
+    counts, used, misses = selection.counts, 0, 0
     for start in range(0, len(order), _BATCH):
         batch = order[start : start + _BATCH]
         todo = [u for u in batch if u not in counts]
         texts = [doc.tables[k].units[i].html for k, i in todo]
         counts.update(zip(todo, count_pieces(counter.tokenizer, texts)))
         for u in batch:
-            if used + counts[u] > room:
-                return chosen, False
-            chosen.append(u)
-            used += counts[u]
-    return chosen, True
-
-
-def _keep_lists(doc: CompactDoc, chosen: list[tuple[int, int]]) -> list[list[int]]:
-    keep: list[list[int]] = [[] for _ in doc.tables]
-    for k, i in chosen:
-        keep[k].append(i)
-    return [sorted(x) for x in keep]
+            cost = selection.cost(u)
+            if used + cost > room:
+                misses += 1
+                if misses >= _MAX_MISSES:
+                    return selection, False
+                continue
+            misses = 0
+            selection.add(u)
+            used += cost
+    return selection, True
 
 
 def fit_table(
@@ -162,40 +177,44 @@ def _fit(html, question, render, counter, stats) -> FitResult:
     stats.body_rows = sum(t.n_body_rows for t in doc.tables)
     stats.original_tokens, est = _original_tokens(doc, html, counter)
     stats.counts_estimated = est
-    base_table = doc.render([[] for _ in doc.tables])
+    base_table = doc.render([[] for _ in doc.tables])  # headers and one marker per table
     base_tokens = counter.count(render(base_table))
-    order, stats.matched_rows = _priority(doc, question_terms(question))
+    ranking = rank_units(doc, question)
+    stats.matched_rows, stats.pinned_rows = ranking.matched_rows, ranking.pinned_rows
     budget_room = stats.budget if stats.budget is not None else 1 << 62
-    chosen, complete = _select(doc, order, counter, max(budget_room - base_tokens, 0))
-    _compact_stats(doc, counter, base_table, chosen, complete, stats)
+    selection, complete = _select(doc, ranking.order, counter, max(budget_room - base_tokens, 0))
+    _compact_stats(doc, counter, base_table, complete, stats)
     if base_tokens > budget_room:
         # Nothing structural fits (no tables, or headers alone too long): the budget wins.
         reason = "headers_exceed_budget" if doc.tables else "no_table_rows"
         stats.rows_dropped, stats.truncated = stats.body_rows, True
         return _token_cut(doc.render(), render, counter, stats, fallback=reason)
-    for _ in range(_MAX_ROUNDS):
-        table_html = doc.render(None if len(chosen) == len(order) else _keep_lists(doc, chosen))
-        prompt = render(table_html)
-        n = counter.count(prompt)
-        if n <= budget_room or not chosen:
-            break
-        chosen = _drop_for(doc, counter, chosen, n - budget_room)
+    table_html, prompt, n = _render_counted(doc, render, counter, selection)
+    overshoot_round = 0
+    while n > budget_room and selection.chosen:
+        # Sums of piece counts can miss merges at piece boundaries: drop and count again.
+        overshoot_round += 1
+        _drop_for(selection, n - budget_room + 2 * overshoot_round)
+        table_html, prompt, n = _render_counted(doc, render, counter, selection)
     stats.prompt_tokens = n
     stats.fits = n <= budget_room
-    stats.rows_kept = sum(doc.tables[k].units[i].n_rows for k, i in chosen)
+    stats.rows_kept = sum(doc.tables[k].units[i].n_rows for k, i in selection.chosen)
     stats.rows_dropped = stats.body_rows - stats.rows_kept
     stats.truncated = stats.rows_dropped > 0
+    stats.gaps = sum(count_gaps(len(t.units), kept) for t, kept in zip(doc.tables, selection.kept))
     return FitResult(table_html=table_html, prompt=prompt, stats=stats)
 
 
-def _drop_for(doc, counter, chosen, overshoot: int) -> list[tuple[int, int]]:
-    """Drop lowest-priority units until their summed counts cover ``overshoot`` (+ margin)."""
-    counts = _unit_counts(doc, counter)
-    need = overshoot + 2
-    kept = list(chosen)
-    while kept and need > 0:
-        need -= counts[kept.pop()]
-    return kept
+def _render_counted(doc, render, counter, selection: _Selection) -> tuple[str, str, int]:
+    table_html = doc.render(selection.kept)
+    prompt = render(table_html)
+    return table_html, prompt, counter.count(prompt)
+
+
+def _drop_for(selection: _Selection, need: int) -> None:
+    """Drop lowest-priority units until the tokens they free cover ``need`` (at least one)."""
+    while selection.chosen and need > 0:
+        need -= selection.pop()
 
 
 def _original_tokens(doc: CompactDoc, html: str, counter: PromptCounter) -> tuple[int, bool]:
@@ -205,10 +224,12 @@ def _original_tokens(doc: CompactDoc, html: str, counter: PromptCounter) -> tupl
     return cache["n"], cache["est"]
 
 
-def _compact_stats(doc, counter, base_table, chosen, complete, stats) -> None:
+def _compact_stats(doc, counter, base_table, complete, stats) -> None:
     """Compacted-table tokens: skeleton + headers + units (unit sum extrapolated if partial)."""
     counts = _unit_counts(doc, counter)
-    base = sum(count_pieces(counter.tokenizer, [base_table]))
+    markers = [gap_marker(1, t.n_body_rows, t.n_cols) for t in doc.tables if t.units]
+    base = sum(count_pieces(counter.tokenizer, [base_table])) - sum(
+        count_pieces(counter.tokenizer, markers))
     counted = list(counts)
     tokens = sum(counts.values())
     if not complete:

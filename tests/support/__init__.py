@@ -1,1 +1,1 @@
-"""Support code used only by the test suite (worlds, fixtures, comparisons)."""
+"""Support code used only by the test suite (worlds, fixtures, builders, comparisons)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from lxml import etree, html as lxml_html
 
@@ -35,6 +37,12 @@ def _rows(fragment: str) -> list[str]:
     return [etree.tostring(r, encoding="unicode", method="html", with_tail=False) for r in rows]
 
 
+def _gap_size(marker: str) -> int:
+    """Rows a ``[rows A–B omitted]`` / ``[row A omitted]`` marker stands for."""
+    first, last = re.search(r"\[rows? ([\d,]+)(?:–([\d,]+))? omitted\]", marker).groups()
+    return int((last or first).replace(",", "")) - int(first.replace(",", "")) + 1
+
+
 def _table_part(prompt: str) -> str:
     return prompt.split("Table:\n", 1)[1].split("\n\nQuestion: ", 1)[0]
 
@@ -62,11 +70,12 @@ def test_truncated_table_keeps_headers_relevant_row_and_fits(
     assert table == fit.table_html
     kept_rows = _rows(table)
     original_rows = set(_rows(compact_html(html).render()))
-    marker = [r for r in kept_rows if "rows omitted to fit the context" in r]
-    assert len(marker) == 1 and f"[{stats.rows_dropped} of {stats.body_rows} rows omitted" in marker[0]
+    marker = [r for r in kept_rows if re.search(r"\[rows? [\d,–]+ omitted\]", r)]
+    assert len(marker) == stats.gaps >= 1
+    assert sum(_gap_size(m) for m in marker) == stats.rows_dropped
     # Every kept row is a row of the compacted original, byte for byte.
     assert all(r in original_rows for r in kept_rows if r not in marker)
-    assert len(kept_rows) - 1 == stats.header_rows + stats.rows_kept
+    assert len(kept_rows) - len(marker) == stats.header_rows + stats.rows_kept
     text = " ".join(lxml_html.fromstring(f"<div>{table}</div>").itertext())
     for header in headers:
         assert header in text
