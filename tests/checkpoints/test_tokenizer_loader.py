@@ -139,3 +139,14 @@ def test_checkpoints_package_depends_only_on_errors():
             if isinstance(node, ast.Import):
                 assert not any(a.name.startswith("lm_eval_ext.") and not a.name.startswith(
                     "lm_eval_ext.checkpoints") for a in node.names), path.name
+
+
+def test_replay_of_a_chat_run_uses_the_runs_revision(hub_cache, direct):
+    """rescore/merge apply a run's chat template with the tokenizer of the run's revision."""
+    from lm_eval_ext.resume.offline.replay import ReplayLM
+
+    for ref in ("step-1", "main"):
+        lm = ReplayLM(lambda *a: (None, "unused"),
+                      model_args={"pretrained": hub_cache.repo_id, "revision": ref})
+        assert _ids(lm.tokenizer) == _ids(direct[ref])
+        assert lm.tokenizer_name == hub_cache.repo_id.replace("/", "__")

@@ -61,3 +61,12 @@ def test_cli_run_truncates_and_logs_stats(tiny_world, tasks_dir, tmp_path):
     for metric in ("em,none", "f1,none", "rouge_l,none", "extract_fail,none", "truncated,none"):
         assert metric in results
     assert results["truncated,none"] == pytest.approx(2 / 3)
+    # A rescore rebuilds the same prompts from the run's --metadata (data file, budget) and
+    # gives back the whole results file unchanged.
+    from lm_eval_ext.resume import latest_results_file, rescore_run, write_rescored
+    from tests.support.results_diff import json_differences
+
+    original = read_results(out)
+    run, redone = rescore_run(latest_results_file(out))
+    assert redone.excluded == {}
+    assert json_differences(json.loads(write_rescored(run, redone).read_text()), original) == []

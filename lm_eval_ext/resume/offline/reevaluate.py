@@ -141,8 +141,8 @@ def make_replay_lm(results: dict[str, Any], answer: AnswerFn) -> ReplayLM:
     """A :class:`ReplayLM` with the run's chat template (tokenizer from its model args)."""
     args = model_args_dict(results)
     chat_args = {"enable_thinking": args["enable_thinking"]} if "enable_thinking" in args else {}
-    return ReplayLM(answer, tokenizer_dir=args.get("tokenizer") or args.get("pretrained"),
-                    chat_template=results.get("chat_template"), chat_template_args=chat_args)
+    return ReplayLM(answer, model_args=args, chat_template=results.get("chat_template"),
+                    chat_template_args=chat_args)
 
 
 def reevaluate(results: dict[str, Any], answer: AnswerFn, doc_ids: dict[str, list[int]],

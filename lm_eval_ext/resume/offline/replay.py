@@ -16,6 +16,7 @@ from typing import Any
 
 from lm_eval.api.model import LM
 
+from lm_eval_ext.checkpoints import load_tokenizer, tokenizer_source
 from lm_eval_ext.resume.offline.doc_outcomes import NOT_COMPUTED
 from lm_eval_ext.resume.storage.keys import RequestKeyer, with_occurrences
 from lm_eval_ext.resume.storage.outputs import ERROR_FIELD
@@ -42,17 +43,18 @@ class ReplayLM(LM):
 
     Args:
         answer: the response lookup (see :data:`AnswerFn`).
-        tokenizer_dir: where to load a tokenizer from when the run used a chat template.
+        model_args: the run's model args: its tokenizer (``pretrained``/``tokenizer`` at the
+            run's ``revision``) is loaded from them when the run used a chat template.
         chat_template: the chat template string the original run recorded (or None).
         chat_template_args: extra keyword arguments of ``apply_chat_template`` (HFLM's).
     """
 
-    def __init__(self, answer: AnswerFn, tokenizer_dir: str | None = None,
+    def __init__(self, answer: AnswerFn, model_args: dict[str, Any] | None = None,
                  chat_template: str | None = None,
                  chat_template_args: dict[str, Any] | None = None) -> None:
         super().__init__()
         self.answer = answer
-        self.tokenizer_dir = tokenizer_dir
+        self.model_args = dict(model_args or {})
         self._chat_template = chat_template
         self.chat_template_args = chat_template_args or {}
         self._tokenizer: Any = None
@@ -85,16 +87,15 @@ class ReplayLM(LM):
     @property
     def tokenizer(self) -> Any:
         """The tokenizer of the evaluated model, loaded on first use (chat templates only)."""
-        if self._tokenizer is None and self.tokenizer_dir:
-            from transformers import AutoTokenizer
-
-            self._tokenizer = AutoTokenizer.from_pretrained(self.tokenizer_dir)
+        if self._tokenizer is None and tokenizer_source(self.model_args) is not None:
+            self._tokenizer = load_tokenizer(self.model_args)
         return self._tokenizer
 
     @property
     def tokenizer_name(self) -> str:
         """Same naming as HFLM's (it fingerprints lm-eval's request cache)."""
-        return str(self.tokenizer_dir or "").replace("/", "__")
+        source = tokenizer_source(self.model_args)
+        return (source.name if source else "").replace("/", "__")
 
     def chat_template(self, chat_template: bool | str = False) -> str | None:
         """The chat template the original run used."""
