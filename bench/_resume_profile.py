@@ -11,30 +11,49 @@ from __future__ import annotations
 import cProfile
 import json
 import pstats
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 #: (label, file suffix, function name) of the profile entries reported, cumulative seconds.
 ROWS = [
     ("whole simple_evaluate", "lm_eval/evaluator.py", "simple_evaluate"),
-    ("model build (load, LoRA merge, journal open)", "lm_eval_ext/resume/online/seam.py",
-     "build_lm"),
+    (
+        "model build (load, LoRA merge, journal open)",
+        "lm_eval_ext/resume/online/seam.py",
+        "build_lm",
+    ),
     ("tasks: TaskManager.load (dataset, config)", "lm_eval/tasks/manager.py", "load"),
     ("tasks: build_all_requests (prompts)", "lm_eval/api/task.py", "build_all_requests"),
-    ("journal: open (lock, load, model fingerprint)", "lm_eval_ext/resume/online/seam.py",
-     "open_journal"),
-    ("journal: load_entries (scan, crc, json)", "lm_eval_ext/resume/storage/journal.py",
-     "load_entries"),
-    ("journal: request_key (sha256 of each request)", "lm_eval_ext/resume/storage/keys.py",
-     "request_key"),
-    ("journal: Journal.append (encode+crc+write)", "lm_eval_ext/resume/storage/journal.py", "append"),
+    (
+        "journal: open (lock, load, model fingerprint)",
+        "lm_eval_ext/resume/online/seam.py",
+        "open_journal",
+    ),
+    (
+        "journal: load_entries (scan, crc, json)",
+        "lm_eval_ext/resume/storage/journal.py",
+        "load_entries",
+    ),
+    (
+        "journal: request_key (sha256 of each request)",
+        "lm_eval_ext/resume/storage/keys.py",
+        "request_key",
+    ),
+    (
+        "journal: Journal.append (encode+crc+write)",
+        "lm_eval_ext/resume/storage/journal.py",
+        "append",
+    ),
     ("journal: JournalWriter.sync (fsync)", "lm_eval_ext/resume/storage/writer.py", "sync"),
     ("journal: plan records", "lm_eval_ext/resume/online/journaled_lm.py", "_plan_record"),
     ("HFLM loglikelihood (tokenise + score)", "lm_eval/api/model.py", "loglikelihood"),
-    ("  model: context-once prefix passes", "lm_eval_ext/models/context_once.py",
-     "_run_prefixes"),
-    ("  model: continuation (branch) passes", "lm_eval_ext/models/context_once.py",
-     "_run_branches"),
+    ("  model: context-once prefix passes", "lm_eval_ext/models/context_once.py", "_run_prefixes"),
+    (
+        "  model: continuation (branch) passes",
+        "lm_eval_ext/models/context_once.py",
+        "_run_branches",
+    ),
     ("HFLM generate_until (all of it)", "lm_eval/models/huggingface.py", "generate_until"),
     ("  model: HF generate", "lm_eval/models/huggingface.py", "_model_generate"),
     ("tqdm.__init__ (progress bars)", "tqdm/std.py", "__init__"),
@@ -77,7 +96,7 @@ def _padding(world: Any, limit: int, batch_size: int, chunk: int | None) -> tupl
         ctx = tokenizer.encode(context, add_special_tokens=False)
         for choice in doc["choices"]:
             whole = tokenizer.encode(f"{context} {choice}", add_special_tokens=False)
-            pairs.append((ctx, whole[len(ctx):]))
+            pairs.append((ctx, whole[len(ctx) :]))
     step = chunk or len(pairs)
     real = padded = 0
     for start in range(0, len(pairs), step):
@@ -88,9 +107,14 @@ def _padding(world: Any, limit: int, batch_size: int, chunk: int | None) -> tupl
     return real, padded
 
 
-def print_profile(world: Any, opts: Any, tmp: Path, run_eval: Callable[..., Any],
-                  journal_args: Callable[[Path, int | None], dict],
-                  cut_journal: Callable[[Path, float], Any]) -> None:
+def print_profile(
+    world: Any,
+    opts: Any,
+    tmp: Path,
+    run_eval: Callable[..., Any],
+    journal_args: Callable[[Path, int | None], dict],
+    cut_journal: Callable[[Path, float], Any],
+) -> None:
     """Profile plain / journaled / journaled-one-chunk runs and print the breakdown."""
     limit = min(opts.mc_docs, 300 if opts.quick else 600)
     default_chunk = opts.journal_chunk
@@ -100,13 +124,18 @@ def print_profile(world: Any, opts: Any, tmp: Path, run_eval: Callable[..., Any]
         names_default: journal_args(tmp / "prof-j1", default_chunk),
         "journal chunk=BIG": journal_args(tmp / "prof-j2", BIG_CHUNK),
     }
-    stats = {name: _profiled(lambda extra=extra: run_eval(world, opts.batch_size, extra, limit))
-             for name, extra in variants.items()}
+    stats = {
+        name: _profiled(lambda extra=extra: run_eval(world, opts.batch_size, extra, limit))
+        for name, extra in variants.items()
+    }
     cut_journal(tmp / "prof-j1", opts.resume_at)
     stats[f"resume {100 * opts.resume_at:.0f}%"] = _profiled(
-        lambda: run_eval(world, opts.batch_size, variants[names_default], limit))
-    print(f"\noverhead breakdown: cProfile, {limit} MC docs + {world.gen_docs} gen docs, one run "
-          "each (cumulative s, calls; profiling inflates Python-heavy parts)")
+        lambda: run_eval(world, opts.batch_size, variants[names_default], limit)
+    )
+    print(
+        f"\noverhead breakdown: cProfile, {limit} MC docs + {world.gen_docs} gen docs, one run "
+        "each (cumulative s, calls; profiling inflates Python-heavy parts)"
+    )
     names = list(stats)
     print(f"  {'':46s}" + "".join(f"{n:>22s}" for n in names))
     for label, suffix, func in ROWS:
@@ -115,9 +144,11 @@ def print_profile(world: Any, opts: Any, tmp: Path, run_eval: Callable[..., Any]
     chunk = default_chunk or _layer_default_chunk()
     real, padded_plain = _padding(world, limit, opts.batch_size, None)
     _, padded_chunked = _padding(world, limit, opts.batch_size, chunk)
-    print(f"  prefix tokens run by the context-once scorer ({limit} docs): real {real}, "
-          f"padded plain {padded_plain} (+{100 * (padded_plain / real - 1):.1f}%), padded in "
-          f"calls of {chunk} requests {padded_chunked} (+{100 * (padded_chunked / real - 1):.1f}%)")
+    print(
+        f"  prefix tokens run by the context-once scorer ({limit} docs): real {real}, "
+        f"padded plain {padded_plain} (+{100 * (padded_plain / real - 1):.1f}%), padded in "
+        f"calls of {chunk} requests {padded_chunked} (+{100 * (padded_chunked / real - 1):.1f}%)"
+    )
 
 
 def _layer_default_chunk() -> int:

@@ -77,42 +77,71 @@ def _write_docs(path: Path, n_docs: int, n_words: tuple[int, int], seed: int) ->
             context = " ".join(words[start : start + rng.randint(*n_words)])
             choices = [" ".join(rng.sample(words, rng.randint(1, 6))) for _ in range(4)]
             question = " ".join(rng.sample(words, rng.randint(4, 10))) + "?"
-            doc = {"id": i, "context": context, "question": question, "choices": choices,
-                   "answer": rng.randrange(4)}
+            doc = {
+                "id": i,
+                "context": context,
+                "question": question,
+                "choices": choices,
+                "answer": rng.randrange(4),
+            }
             fh.write(json.dumps(doc) + "\n")
             contexts.append(f"{context}\nQuestion: {question}\nAnswer:")
     return contexts
 
 
-def build_bench_world(root: Path, mc_docs: int, gen_docs: int, max_gen_toks: int = 16,
-                      hidden: int = 320, layers: int = 4) -> BenchWorld:
+def build_bench_world(
+    root: Path,
+    mc_docs: int,
+    gen_docs: int,
+    max_gen_toks: int = 16,
+    hidden: int = 320,
+    layers: int = 4,
+) -> BenchWorld:
     """Tokenizer, ``hidden``x``layers`` Llama with a LoRA adapter, data and task YAMLs."""
     from transformers import AutoTokenizer
 
     from lm_eval_ext.demo.tiny_world import (
-        build_lora_adapter, build_tiny_causal_lm, build_tokenizer)
+        build_lora_adapter,
+        build_tiny_causal_lm,
+        build_tokenizer,
+    )
 
     tok_dir = build_tokenizer(root / "tokenizer")
     model_dir = build_tiny_causal_lm(
-        root / "model", tok_dir, hidden_size=hidden, num_layers=layers, num_heads=4,
-        intermediate_size=4 * hidden, max_position_embeddings=1024)
+        root / "model",
+        tok_dir,
+        hidden_size=hidden,
+        num_layers=layers,
+        num_heads=4,
+        intermediate_size=4 * hidden,
+        max_position_embeddings=1024,
+    )
     lora_dir = build_lora_adapter(model_dir, root / "lora", r=8, alpha=16, b_std=0.05)
     tasks_dir = root / "tasks"
     tasks_dir.mkdir(parents=True, exist_ok=True)
     contexts = _write_docs(tasks_dir / "mc.jsonl", mc_docs, (25, 50), seed=11)
     _write_docs(tasks_dir / "gen.jsonl", gen_docs, (25, 50), seed=12)
     (tasks_dir / f"{MC_TASK}.yaml").write_text(
-        _MC_YAML.format(task=MC_TASK, data=tasks_dir / "mc.jsonl"))
+        _MC_YAML.format(task=MC_TASK, data=tasks_dir / "mc.jsonl")
+    )
     (tasks_dir / f"{GEN_TASK}.yaml").write_text(
-        _GEN_YAML.format(task=GEN_TASK, data=tasks_dir / "gen.jsonl", max_gen_toks=max_gen_toks))
+        _GEN_YAML.format(task=GEN_TASK, data=tasks_dir / "gen.jsonl", max_gen_toks=max_gen_toks)
+    )
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     lengths = [len(ids) for ids in tokenizer(contexts)["input_ids"]]
     from safetensors import safe_open
 
     with safe_open(str(model_dir / "model.safetensors"), "pt") as fh:
-        n_params = sum(_prod(fh.get_slice(k).get_shape()) for k in fh.keys())
-    return BenchWorld(model_dir, lora_dir, tasks_dir, n_params, mc_docs, gen_docs,
-                      sum(lengths) / max(1, len(lengths)))
+        n_params = sum(_prod(fh.get_slice(k).get_shape()) for k in fh.keys())  # noqa: SIM118 - safetensors handles are not dicts
+    return BenchWorld(
+        model_dir,
+        lora_dir,
+        tasks_dir,
+        n_params,
+        mc_docs,
+        gen_docs,
+        sum(lengths) / max(1, len(lengths)),
+    )
 
 
 def _prod(shape: list[int]) -> int:

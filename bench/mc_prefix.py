@@ -23,8 +23,9 @@ from typing import Any
 TASK = "mc_prefix_bench"
 
 
-def build_items(tokenizer: Any, n_items: int, ctx_tokens: int, end_tokens: int,
-                seed: int = 0) -> list[dict]:
+def build_items(
+    tokenizer: Any, n_items: int, ctx_tokens: int, end_tokens: int, seed: int = 0
+) -> list[dict]:
     """4-choice items whose context / endings are about the requested token lengths."""
     from lm_eval_ext.demo.tiny_world import corpus_lines
 
@@ -38,9 +39,11 @@ def build_items(tokenizer: Any, n_items: int, ctx_tokens: int, end_tokens: int,
         return tokenizer.decode(ids[:n_tokens]).strip()
 
     return [
-        {"context": text_of(ctx_tokens) + "\nAnswer:",
-         "endings": [text_of(end_tokens) for _ in range(4)],
-         "label": rng.randrange(4)}
+        {
+            "context": text_of(ctx_tokens) + "\nAnswer:",
+            "endings": [text_of(end_tokens) for _ in range(4)],
+            "label": rng.randrange(4),
+        }
         for _ in range(n_items)
     ]
 
@@ -59,8 +62,10 @@ def write_task(root: Path, items: list[dict]) -> Path:
         "output_type: multiple_choice\ntest_split: test\n"
         'doc_to_text: "{{context}}"\ndoc_to_choice: endings\ndoc_to_target: label\n'
         "metric_list:\n"
-        + "".join(f"  - metric: {m}\n    aggregation: mean\n    higher_is_better: true\n"
-                  for m in ("acc", "acc_norm", "acc_norm_token"))
+        + "".join(
+            f"  - metric: {m}\n    aggregation: mean\n    higher_is_better: true\n"
+            for m in ("acc", "acc_norm", "acc_norm_token")
+        )
     )
     return tasks
 
@@ -90,12 +95,14 @@ def evaluate(
     import lm_eval
     from lm_eval.tasks import TaskManager
 
-    manager = TaskManager(include_path=str(tasks_dir), include_defaults=False,
-                          metadata={"pretrained": str(model_dir)})
+    manager = TaskManager(
+        include_path=str(tasks_dir), include_defaults=False, metadata={"pretrained": str(model_dir)}
+    )
     counter = ForwardCounter(lm.model)
     start, cpu_start = time.perf_counter(), time.process_time()
-    out = lm_eval.simple_evaluate(model=lm, tasks=[TASK], task_manager=manager,
-                                  log_samples=True, bootstrap_iters=0)
+    out = lm_eval.simple_evaluate(
+        model=lm, tasks=[TASK], task_manager=manager, log_samples=True, bootstrap_iters=0
+    )
     seconds = (time.perf_counter() - start, time.process_time() - cpu_start)
     counter.close()
     return out, seconds, counter
@@ -112,8 +119,10 @@ def compare_scores(a: dict, b: dict) -> tuple[float, float, bool, dict]:
             diff = max(diff, abs(lp_x - lp_y))
             rel = max(rel, abs(lp_x - lp_y) / max(abs(lp_x), 1.0))
         same &= all(x[m] == y[m] for m in ("acc", "acc_norm", "acc_norm_token"))
-    metrics = {m: (a["results"][TASK][f"{m},none"], b["results"][TASK][f"{m},none"])
-               for m in ("acc", "acc_norm", "acc_norm_token")}
+    metrics = {
+        m: (a["results"][TASK][f"{m},none"], b["results"][TASK][f"{m},none"])
+        for m in ("acc", "acc_norm", "acc_norm_token")
+    }
     return diff, rel, same, metrics
 
 
@@ -138,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     from lm_eval.models.huggingface import HFLM
     from transformers import AutoTokenizer
 
-    from lm_eval_ext.models.mgm_lora import MGMLoRALM
     from lm_eval_ext.demo.tiny_world import build_tiny_causal_lm, build_tokenizer
+    from lm_eval_ext.models.mgm_lora import MGMLoRALM
 
     args = parse_args(argv)
     if args.threads:
@@ -148,31 +157,49 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         tok_dir = build_tokenizer(root / "tokenizer")
         model_dir = build_tiny_causal_lm(
-            root / "model", tok_dir, hidden_size=args.hidden, num_layers=args.layers,
-            intermediate_size=4 * args.hidden, max_position_embeddings=512)
-        items = build_items(AutoTokenizer.from_pretrained(tok_dir), args.items,
-                            args.ctx_tokens, args.end_tokens)
+            root / "model",
+            tok_dir,
+            hidden_size=args.hidden,
+            num_layers=args.layers,
+            intermediate_size=4 * args.hidden,
+            max_position_embeddings=512,
+        )
+        items = build_items(
+            AutoTokenizer.from_pretrained(tok_dir), args.items, args.ctx_tokens, args.end_tokens
+        )
         tasks_dir = write_task(root, items)
-        common = {"pretrained": str(model_dir), "dtype": "float32", "device": "cpu",
-                  "batch_size": args.batch_size}
+        common = {
+            "pretrained": str(model_dir),
+            "dtype": "float32",
+            "device": "cpu",
+            "batch_size": args.batch_size,
+        }
         hf, ours = HFLM(**common), MGMLoRALM(**common)
         n_params = sum(p.numel() for p in hf.model.parameters())
         out_hf, t_hf, c_hf = evaluate(hf, tasks_dir, model_dir)
         out_ours, t_ours, c_ours = evaluate(ours, tasks_dir, model_dir)
     diff, rel, same, metrics = compare_scores(out_hf, out_ours)
-    print(f"model: Llama {n_params / 1e6:.2f}M params, float32, CPU threads "
-          f"{torch.get_num_threads()}; {args.items} items x 4 choices, "
-          f"~{args.ctx_tokens}-token contexts, ~{args.end_tokens}-token endings, "
-          f"batch_size {args.batch_size}")
+    print(
+        f"model: Llama {n_params / 1e6:.2f}M params, float32, CPU threads "
+        f"{torch.get_num_threads()}; {args.items} items x 4 choices, "
+        f"~{args.ctx_tokens}-token contexts, ~{args.end_tokens}-token endings, "
+        f"batch_size {args.batch_size}"
+    )
     for name, c, (wall, cpu) in (("hf", c_hf, t_hf), ("mgm_lora", c_ours, t_ours)):
-        print(f"{name:>9}: {c.tokens:>9} forward tokens ({c.tokens / args.items:6.1f}/item) "
-              f"in {c.calls:>4} forward calls, wall {wall:7.2f} s, CPU {cpu:7.2f} s")
-    print(f"    ratio: {c_hf.tokens / c_ours.tokens:.2f}x fewer forward tokens, "
-          f"{t_hf[0] / t_ours[0]:.2f}x faster wall-clock, {t_hf[1] / t_ours[1]:.2f}x less CPU "
-          "time (hf / mgm_lora)")
-    print(f"   scores: max |delta logprob| {diff:.2e} (relative {rel:.1e}); per-doc metrics "
-          f"identical: {same}; "
-          + ", ".join(f"{m} {a:.4f} vs {b:.4f}" for m, (a, b) in metrics.items()))
+        print(
+            f"{name:>9}: {c.tokens:>9} forward tokens ({c.tokens / args.items:6.1f}/item) "
+            f"in {c.calls:>4} forward calls, wall {wall:7.2f} s, CPU {cpu:7.2f} s"
+        )
+    print(
+        f"    ratio: {c_hf.tokens / c_ours.tokens:.2f}x fewer forward tokens, "
+        f"{t_hf[0] / t_ours[0]:.2f}x faster wall-clock, {t_hf[1] / t_ours[1]:.2f}x less CPU "
+        "time (hf / mgm_lora)"
+    )
+    print(
+        f"   scores: max |delta logprob| {diff:.2e} (relative {rel:.1e}); per-doc metrics "
+        f"identical: {same}; "
+        + ", ".join(f"{m} {a:.4f} vs {b:.4f}" for m, (a, b) in metrics.items())
+    )
     # float32 sums of ~20 token log-probs of a peaked random model reach |lp| ~ 300:
     # agreement is judged relative to the magnitude (the unit tests use abs < 1e-4).
     return 0 if same and rel < 1e-6 else 1

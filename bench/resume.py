@@ -43,27 +43,43 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _resume_world import GEN_TASK, MC_TASK, BenchWorld, build_bench_world  # noqa: E402
-from _resume_profile import print_profile  # noqa: E402
+from _resume_profile import print_profile
+from _resume_world import GEN_TASK, MC_TASK, BenchWorld, build_bench_world
 
 TASKS = [MC_TASK, GEN_TASK]
 
 
 def _parse() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="small workload, 1 repeat: a sanity check, not a measurement")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="small workload, 1 repeat: a sanity check, not a measurement",
+    )
     parser.add_argument("--repeats", type=int, default=None, help="default 3 (quick: 1)")
     parser.add_argument("--mc-docs", type=int, default=None, help="default 2400 (quick: 200)")
     parser.add_argument("--gen-docs", type=int, default=None, help="default 96 (quick: 16)")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch.set_num_threads (default 1: see the docstring)")
-    parser.add_argument("--resume-at", type=float, default=0.9,
-                        help="fraction of request records the killed run left (default 0.9)")
-    parser.add_argument("--journal-chunk", type=int, default=None,
-                        help="pass journal_chunk=N to the journaled runs (default: layer's own)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch.set_num_threads (default 1: see the docstring)",
+    )
+    parser.add_argument(
+        "--resume-at",
+        type=float,
+        default=0.9,
+        help="fraction of request records the killed run left (default 0.9)",
+    )
+    parser.add_argument(
+        "--journal-chunk",
+        type=int,
+        default=None,
+        help="pass journal_chunk=N to the journaled runs (default: layer's own)",
+    )
     parser.add_argument("--no-profile", action="store_true")
     opts = parser.parse_args()
     quick = opts.quick
@@ -75,14 +91,20 @@ def _parse() -> argparse.Namespace:
 
 def _offline_env(tmp: Path) -> None:
     """No hub access, and datasets' cache inside the temp dir (never in ~/.cache)."""
-    os.environ.update({
-        "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-        "HF_DATASETS_CACHE": str(tmp / "hf_datasets"), "TOKENIZERS_PARALLELISM": "false",
-    })
+    os.environ.update(
+        {
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "TRANSFORMERS_OFFLINE": "1",
+            "HF_DATASETS_CACHE": str(tmp / "hf_datasets"),
+            "TOKENIZERS_PARALLELISM": "false",
+        }
+    )
 
 
-def run_eval(world: BenchWorld, batch_size: int, extra: dict | None = None,
-             limit: int | None = None) -> tuple[float, float]:
+def run_eval(
+    world: BenchWorld, batch_size: int, extra: dict | None = None, limit: int | None = None
+) -> tuple[float, float]:
     """(wall-clock s, process CPU s) of one ``simple_evaluate`` (model load included)."""
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -90,9 +112,17 @@ def run_eval(world: BenchWorld, batch_size: int, extra: dict | None = None,
     args = {"pretrained": str(world.model_dir), "lora": str(world.lora_dir), **(extra or {})}
     start, cpu_start = time.perf_counter(), time.process_time()
     manager = TaskManager(include_path=str(world.tasks_dir), include_defaults=False)
-    lm_eval.simple_evaluate(model="mgm_lora", model_args=args, tasks=TASKS,
-                            task_manager=manager, batch_size=batch_size, device="cpu",
-                            log_samples=True, bootstrap_iters=0, limit=limit)
+    lm_eval.simple_evaluate(
+        model="mgm_lora",
+        model_args=args,
+        tasks=TASKS,
+        task_manager=manager,
+        batch_size=batch_size,
+        device="cpu",
+        log_samples=True,
+        bootstrap_iters=0,
+        limit=limit,
+    )
     return time.perf_counter() - start, time.process_time() - cpu_start
 
 
@@ -113,7 +143,8 @@ def cut_journal(journal: Path, fraction: float, until: float | None = None) -> t
     for n, record in enumerate(records):
         is_request = isinstance(record, ResponseRecord)
         if (until is not None and record is not None and record.time > until) or (
-                until is None and is_request and seen == keep_n):
+            until is None and is_request and seen == keep_n
+        ):
             end = n
             break
         seen += is_request
@@ -128,27 +159,38 @@ def _journal_args(journal: Path, chunk: int | None) -> dict:
     return extra
 
 
-def measure(world: BenchWorld, opts: argparse.Namespace,
-            tmp: Path) -> dict[str, list[tuple[float, float]]]:
+def measure(
+    world: BenchWorld, opts: argparse.Namespace, tmp: Path
+) -> dict[str, list[tuple[float, float]]]:
     """Interleaved repeats of (a) plain, (b) journaled, (c)/(c') resumes of (b)'s journal."""
     times: dict[str, list[tuple[float, float]]] = {
-        "plain": [], "journal": [], "resume": [], "resume_t": []}
+        "plain": [],
+        "journal": [],
+        "resume": [],
+        "resume_t": [],
+    }
     for i in range(opts.repeats):
         journal, journal_t = tmp / f"journal{i}", tmp / f"journal{i}-t"
         times["plain"].append(run_eval(world, opts.batch_size))
         start = time.time()
         times["journal"].append(
-            run_eval(world, opts.batch_size, _journal_args(journal, opts.journal_chunk)))
+            run_eval(world, opts.batch_size, _journal_args(journal, opts.journal_chunk))
+        )
         shutil.copytree(journal, journal_t)
         kept, total = cut_journal(journal, opts.resume_at)
-        kept_t, _ = cut_journal(journal_t, 0.0, until=start + opts.resume_at * times[
-            "journal"][-1][0])
+        kept_t, _ = cut_journal(
+            journal_t, 0.0, until=start + opts.resume_at * times["journal"][-1][0]
+        )
         for key, path in (("resume", journal), ("resume_t", journal_t)):
             times[key].append(
-                run_eval(world, opts.batch_size, _journal_args(path, opts.journal_chunk)))
+                run_eval(world, opts.batch_size, _journal_args(path, opts.journal_chunk))
+            )
         cells = ", ".join(f"{k} {v[-1][0]:.2f} s (cpu {v[-1][1]:.2f} s)" for k, v in times.items())
-        print(f"  repeat {i + 1}: {cells}; journal cut to {kept} (c) / {kept_t} (c') of {total} "
-              "request records", flush=True)
+        print(
+            f"  repeat {i + 1}: {cells}; journal cut to {kept} (c) / {kept_t} (c') of {total} "
+            "request records",
+            flush=True,
+        )
     return times
 
 
@@ -161,38 +203,54 @@ def _print_header(world: BenchWorld, opts: argparse.Namespace) -> None:
 
     quick = " (QUICK: sanity run, not a measurement)" if opts.quick else ""
     print(f"resume-layer benchmark{quick}")
-    print(f"model: Llama {world.n_params / 1e6:.2f}M params + merged LoRA (mgm_lora), float32, "
-          f"cpu, torch threads = {torch.get_num_threads()} (set explicitly), "
-          f"batch_size = {opts.batch_size}")
-    print(f"tasks: {MC_TASK} {world.mc_docs} docs x 4 choices (mean context "
-          f"{world.mean_context_tokens:.0f} tokens), {GEN_TASK} {world.gen_docs} docs "
-          f"(16 new tokens); journal_chunk = {opts.journal_chunk or 'layer default'}")
+    print(
+        f"model: Llama {world.n_params / 1e6:.2f}M params + merged LoRA (mgm_lora), float32, "
+        f"cpu, torch threads = {torch.get_num_threads()} (set explicitly), "
+        f"batch_size = {opts.batch_size}"
+    )
+    print(
+        f"tasks: {MC_TASK} {world.mc_docs} docs x 4 choices (mean context "
+        f"{world.mean_context_tokens:.0f} tokens), {GEN_TASK} {world.gen_docs} docs "
+        f"(16 new tokens); journal_chunk = {opts.journal_chunk or 'layer default'}"
+    )
     print(f"load before: {_load()}")
 
 
-def _print_summary(times: dict[str, list[tuple[float, float]]],
-                   opts: argparse.Namespace) -> None:
+def _print_summary(times: dict[str, list[tuple[float, float]]], opts: argparse.Namespace) -> None:
     med = {k: [statistics.median(t[n] for t in v) for n in (0, 1)] for k, v in times.items()}
     (p, pc), (j, jc), (r, rc) = med["plain"], med["journal"], med["resume"]
     rt, rtc = med["resume_t"]
-    print(f"medians of {opts.repeats} interleaved repeats (model load included); wall-clock is "
-          "the figure, process CPU time a cross-check that is less sensitive to other load:")
+    print(
+        f"medians of {opts.repeats} interleaved repeats (model load included); wall-clock is "
+        "the figure, process CPU time a cross-check that is less sensitive to other load:"
+    )
     frac = 100 * opts.resume_at
-    rows = [("(a) without journal", p, pc), ("(b) with journal (fresh)", j, jc),
-            (f"(c) resume, {frac:.0f}% of records kept", r, rc),
-            (f"(c') resume, kill at {frac:.0f}% of (b)'s time", rt, rtc)]
+    rows = [
+        ("(a) without journal", p, pc),
+        ("(b) with journal (fresh)", j, jc),
+        (f"(c) resume, {frac:.0f}% of records kept", r, rc),
+        (f"(c') resume, kill at {frac:.0f}% of (b)'s time", rt, rtc),
+    ]
     for label, wall, cpu in rows:
         print(f"  {label:42s}: {wall:8.2f} s wall {cpu:8.2f} s cpu")
-    print(f"  journal overhead  b/a-1 = {100 * (j / p - 1):+6.1f}% wall "
-          f"{100 * (jc / pc - 1):+6.1f}% cpu   (target <= +3%)")
-    print(f"  resume cost       c/b   = {100 * r / j:6.1f}% wall {100 * rc / jc:6.1f}% cpu   "
-          "(target <= 15%)")
-    print(f"  resume cost       c'/b  = {100 * rt / j:6.1f}% wall {100 * rtc / jc:6.1f}% cpu   "
-          "(target <= 15%)")
+    print(
+        f"  journal overhead  b/a-1 = {100 * (j / p - 1):+6.1f}% wall "
+        f"{100 * (jc / pc - 1):+6.1f}% cpu   (target <= +3%)"
+    )
+    print(
+        f"  resume cost       c/b   = {100 * r / j:6.1f}% wall {100 * rc / jc:6.1f}% cpu   "
+        "(target <= 15%)"
+    )
+    print(
+        f"  resume cost       c'/b  = {100 * rt / j:6.1f}% wall {100 * rtc / jc:6.1f}% cpu   "
+        "(target <= 15%)"
+    )
     if opts.repeats > 1:
-        pairs = zip(times["plain"], times["journal"])
-        print("  per-repeat overhead (wall): "
-              + ", ".join(f"{100 * (b[0] / a[0] - 1):+.1f}%" for a, b in pairs))
+        pairs = zip(times["plain"], times["journal"], strict=True)
+        print(
+            "  per-repeat overhead (wall): "
+            + ", ".join(f"{100 * (b[0] / a[0] - 1):+.1f}%" for a, b in pairs)
+        )
     print(f"load after: {_load()}")
 
 

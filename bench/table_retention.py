@@ -30,11 +30,13 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from truncate import _render, make_table  # noqa: E402  (bench/truncate.py)
+from truncate import _render, make_table
 
 BUDGETS = (2_000, 8_000, 32_000)
-_WORDS = ("northern southern eastern western central coastal upper lower royal united "
-          "golden silver iron steel copper stone river harbour valley summit").split()
+_WORDS = (
+    "northern southern eastern western central coastal upper lower royal united "
+    "golden silver iron steel copper stone river harbour valley summit"
+).split()
 _NOUNS = "works mills foods motors textiles systems labs farms shipping energy".split()
 
 
@@ -45,8 +47,10 @@ def _fmt(value: int) -> str:
 def district_table(n_rows: int, rng: random.Random) -> tuple[str, list[tuple[str, str]]]:
     """The issue's table, and its rows as (row label, the row's values by year)."""
     years = [2019, 2020, 2021, 2022]
-    head = ('<tr><td rowspan="2">Region</td><td rowspan="2">District</td>'
-            '<td colspan="4">Output</td></tr><tr>' + "".join(f"<td>{y}</td>" for y in years) + "</tr>")
+    head = (
+        '<tr><td rowspan="2">Region</td><td rowspan="2">District</td>'
+        '<td colspan="4">Output</td></tr><tr>' + "".join(f"<td>{y}</td>" for y in years) + "</tr>"
+    )
     ids = sorted(rng.sample(range(100_000), n_rows))
     rows, body = [], []
     for k, district in enumerate(ids):
@@ -86,8 +90,10 @@ def city_questions(html: str, rng, n: int) -> list[tuple[str, str, str]]:
         parsed.append((label, cells))
         for c in cells:
             values[c] += 1
-    out = [("unique id", f"What were the 2024 Q2 sales of {label}?", label)
-           for label, _ in rng.sample(parsed, n)]
+    out = [
+        ("unique id", f"What were the 2024 Q2 sales of {label}?", label)
+        for label, _ in rng.sample(parsed, n)
+    ]
     for label, cells in rng.sample(parsed, n):
         col = rng.randrange(6)
         if values[cells[col]] == 1:
@@ -100,13 +106,14 @@ def product_table(n_rows: int, rng: random.Random) -> tuple[str, list[str]]:
     """Rows named by unique three-word names built from shared words."""
     names = set()
     while len(names) < n_rows:
-        names.add(f"{rng.choice(_WORDS).title()} {rng.choice(_WORDS).title()} {rng.choice(_NOUNS).title()}")
+        names.add(" ".join(rng.choice(words).title() for words in (_WORDS, _WORDS, _NOUNS)))
     labels = sorted(names)  # a set's order varies between processes (string hashing)
     rng.shuffle(labels)
     head = "<tr><th>Product line</th><th>Segment</th><th>2021</th><th>2022</th><th>2023</th></tr>"
     body = "".join(
         f"<tr><td>{name}</td><td>{rng.choice(_NOUNS)}</td>"
-        + "".join(f"<td>{rng.randrange(100, 99_999)}</td>" for _ in range(3)) + "</tr>\n"
+        + "".join(f"<td>{rng.randrange(100, 99_999)}</td>" for _ in range(3))
+        + "</tr>\n"
         for name in labels
     )
     return f"<table>{head}{body}</table>", labels
@@ -114,8 +121,10 @@ def product_table(n_rows: int, rng: random.Random) -> tuple[str, list[str]]:
 
 def product_questions(labels, rng, n: int) -> list[tuple[str, str, str]]:
     """Questions naming one row by its row-header text."""
-    return [("row header", f"What were the 2022 revenues of {label}?", label)
-            for label in rng.sample(labels, n)]
+    return [
+        ("row header", f"What were the 2022 revenues of {label}?", label)
+        for label in rng.sample(labels, n)
+    ]
 
 
 # -- the old ranking (substring hits, ties by position), kept here for the "before" column ----
@@ -147,9 +156,13 @@ def old_rank_units(doc, question):
     matched.sort()
     first = [(k, i) for _, k, i in matched]
     seen = set(first)
-    near = sorted(n for n in neighbours if n not in seen and 0 <= n[1] < len(doc.tables[n[0]].units))
+    near = sorted(
+        n for n in neighbours if n not in seen and 0 <= n[1] < len(doc.tables[n[0]].units)
+    )
     seen.update(near)
-    rest = [(k, i) for k, t in enumerate(doc.tables) for i in range(len(t.units)) if (k, i) not in seen]
+    rest = [
+        (k, i) for k, t in enumerate(doc.tables) for i in range(len(t.units)) if (k, i) not in seen
+    ]
     rows = sum(doc.tables[k].units[i].n_rows for k, i in first)
     return Ranking(order=first + near + rest, matched_rows=rows, pinned_rows=0)
 
@@ -219,12 +232,16 @@ def main() -> None:
         districts, district_rows = district_table(9_000, rng)
         cities = make_table(20_000)
         products, labels = product_table(3_000, rng)
-        tables = [(districts, district_questions(district_rows, rng, n)),
-                  (cities, city_questions(cities, rng, n)),
-                  (products, product_questions(labels, rng, n))]
+        tables = [
+            (districts, district_questions(district_rows, rng, n)),
+            (cities, city_questions(cities, rng, n)),
+            (products, product_questions(labels, rng, n)),
+        ]
         n_questions = sum(len(q) for _, q in tables)
-        print(f"tokenizer {tok_dir}; {n_questions} questions on 3 tables "
-              f"(9,000 / 20,000 / 3,000 rows), budgets {', '.join(f'{b:,}' for b in BUDGETS)}")
+        print(
+            f"tokenizer {tok_dir}; {n_questions} questions on 3 tables "
+            f"(9,000 / 20,000 / 3,000 rows), budgets {', '.join(f'{b:,}' for b in BUDGETS)}"
+        )
         kept = retention(tables, counter)
         print(f"{'budget':>7} {'question names the row by':<26} {'old':>14} {'new':>14}")
         for budget in BUDGETS:
@@ -234,8 +251,10 @@ def main() -> None:
         q = "What were the 2024 Q2 sales of City 15123?"
         _fit_with(rank_units, make_table(50, seed=1), q, counter, 1_000)  # warm-up
         times = time_fits(cities, counter, {"old": old_rank_units, "new": rank_units}, q)
-        print(f"one uncached fit of the {len(cities) / 1e6:.2f} MB table at 8,000 tokens, "
-              "5 runs interleaved (min / median):")
+        print(
+            f"one uncached fit of the {len(cities) / 1e6:.2f} MB table at 8,000 tokens, "
+            "5 runs interleaved (min / median):"
+        )
         for name, values in times.items():
             print(f"  {name} ranking: {min(values):.3f} s / {statistics.median(values):.3f} s")
         _print_targets(kept, min(times["new"]) / min(times["old"]))
@@ -243,15 +262,18 @@ def main() -> None:
 
 def _print_targets(kept, time_ratio: float) -> None:
     """The issue's targets, checked on the new ranking's figures."""
+
     def share(kind, budget):
         hit, total = kept[("new", budget, kind)]
         return hit / total if total else 1.0
 
     ids = all(share("unique id", b) == 1.0 for b in BUDGETS)
     overall = all(share("all", b) >= 0.95 for b in BUDGETS)
-    print(f"targets (new ranking): unique id 100% at every budget: {'met' if ids else 'MISSED'};"
-          f" all questions >= 95% at every budget: {'met' if overall else 'MISSED'};"
-          f" fit time new/old {time_ratio:.2f}")
+    print(
+        f"targets (new ranking): unique id 100% at every budget: {'met' if ids else 'MISSED'};"
+        f" all questions >= 95% at every budget: {'met' if overall else 'MISSED'};"
+        f" fit time new/old {time_ratio:.2f}"
+    )
 
 
 def _share(hit_total) -> str:

@@ -33,9 +33,12 @@ def make_table(n_rows: int, seed: int = 0) -> str:
     )
     body = []
     for i in range(n_rows):
-        cells = [f"Region {i // 500}", f"City {i}"] + [f"{rng.uniform(0, 1e5):.2f}" for _ in range(6)]
+        cells = [f"Region {i // 500}", f"City {i}"] + [
+            f"{rng.uniform(0, 1e5):.2f}" for _ in range(6)
+        ]
         body.append(
-            "<tr>" + "".join(f"<td class=x{rng.randrange(1000)}>{c}</td>" for c in cells)
+            "<tr>"
+            + "".join(f"<td class=x{rng.randrange(1000)}>{c}</td>" for c in cells)
             + "</tr>\n"
         )
     return (

@@ -56,7 +56,7 @@ _HOOK = _RegistryImportHook()
 
 
 def _uninstall() -> None:
-    try:
+    try:  # noqa: SIM105 - runs at every interpreter start: no contextlib import for this
         sys.meta_path.remove(_HOOK)
     except ValueError:
         pass

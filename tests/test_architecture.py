@@ -16,8 +16,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_import_linter_contracts_are_kept():
     exe = Path(sys.executable).with_name("lint-imports")
-    proc = subprocess.run([str(exe), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(exe), "--config", str(ROOT / "pyproject.toml"), "--no-cache"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
 
 
@@ -59,8 +64,9 @@ def _cycles(graph: grimp.ImportGraph, modules: set[str]) -> list[list[str]]:
                 counter += 1
                 stack.append(child)
                 on_stack.add(child)
-                work.append((child, iter(sorted(
-                    graph.find_modules_directly_imported_by(child) & modules))))
+                work.append(
+                    (child, iter(sorted(graph.find_modules_directly_imported_by(child) & modules)))
+                )
             elif child in on_stack:
                 low[node] = min(low[node], index[child])
     return found

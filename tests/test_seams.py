@@ -29,10 +29,12 @@ def test_installed_versions_are_the_checked_ones():
         return Version(text).release[:n]
 
     installed = {name: version(name) for name in CHECKED_ON}
-    assert all(series(installed[n], len(v.split("."))) == series(v, 9)
-               for n, v in CHECKED_ON.items()), (
+    assert all(
+        series(installed[n], len(v.split("."))) == series(v, 9) for n, v in CHECKED_ON.items()
+    ), (
         f"installed {installed}, seams checked on {CHECKED_ON}: run this file, adapt "
-        "lm_eval_ext/_compat/, then update CHECKED_ON")
+        "lm_eval_ext/_compat/, then update CHECKED_ON"
+    )
 
 
 def test_no_module_outside_compat_imports_upstream_privates():
@@ -48,8 +50,11 @@ def test_no_module_outside_compat_imports_upstream_privates():
         if "_compat" in path.parts:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and not node.module.startswith(
-                    ("lm_eval_ext", "__future__")):
+            if (
+                isinstance(node, ast.ImportFrom)
+                and node.module
+                and not node.module.startswith(("lm_eval_ext", "__future__"))
+            ):
                 names = [node.module, *(a.name for a in node.names)]
                 if any(part.startswith("_") for n in names for part in n.split(".")):
                     offenders.append(f"{path.relative_to(root)}: from {node.module} import ...")

@@ -15,13 +15,24 @@ from lm_eval_ext._compat._seam import CHECKED_ON, Seam
 def all_seams() -> list[Seam]:
     """Every seam of every fenced upstream area."""
     from lm_eval_ext._compat import (
-        lm_eval_models, lm_eval_outputs, lm_eval_tasks, transformers_cache,
+        lm_eval_models,
+        lm_eval_outputs,
+        lm_eval_tasks,
+        transformers_cache,
         transformers_processors,
     )
 
-    return [seam for module in (lm_eval_outputs, lm_eval_tasks, lm_eval_models,
-                                transformers_cache, transformers_processors)
-            for seam in module.SEAMS]
+    return [
+        seam
+        for module in (
+            lm_eval_outputs,
+            lm_eval_tasks,
+            lm_eval_models,
+            transformers_cache,
+            transformers_processors,
+        )
+        for seam in module.SEAMS
+    ]
 
 
 __all__ = ["CHECKED_ON", "Seam", "all_seams"]

@@ -21,8 +21,15 @@ from lm_eval_ext._compat._seam import Seam, expect_assignments, expect_params
 #: Attributes ``HFLM.__init__`` sets that context-once scoring reads.
 HFLM_ATTRIBUTES = ("softmax_dtype", "mixed_precision_dtype")
 #: Attributes ``HFMultimodalLM.__init__`` sets that the Qwen-VL wrapper reads.
-VLM_ATTRIBUTES = ("image_width", "image_height", "image_max_side", "pixels", "max_images",
-                  "rgb", "image_token")
+VLM_ATTRIBUTES = (
+    "image_width",
+    "image_height",
+    "image_max_side",
+    "pixels",
+    "max_images",
+    "rgb",
+    "image_token",
+)
 
 
 def loaded_model(lm: Any) -> Any:
@@ -60,40 +67,58 @@ def without_cache_hook(lm: Any) -> Iterator[None]:
 def _check_hflm() -> None:
     from lm_eval.models.huggingface import HFLM
 
-    expect_params(HFLM._loglikelihood_tokens, ["requests", "disable_tqdm", "override_bs"],
-                  "HFLM._loglikelihood_tokens")
+    expect_params(
+        HFLM._loglikelihood_tokens,
+        ["requests", "disable_tqdm", "override_bs"],
+        "HFLM._loglikelihood_tokens",
+    )
     expect_params(HFLM._create_model, ["pretrained"], "HFLM._create_model")
     expect_params(HFLM._create_tokenizer, ["pretrained", "tokenizer"], "HFLM._create_tokenizer")
     expect_params(HFLM._detect_batch_size, ["requests", "pos"], "HFLM._detect_batch_size")
     expect_assignments(HFLM, "__init__", HFLM_ATTRIBUTES)
     assert isinstance(HFLM.max_length, property), "HFLM.max_length is no longer a property"
     assert "return self._model" in inspect.getsource(HFLM.model.fget), (
-        "HFLM.model no longer returns self._model")
+        "HFLM.model no longer returns self._model"
+    )
 
 
 def _check_hf_multimodal() -> None:
     from lm_eval.api.model import CacheHook
     from lm_eval.models.hf_vlms import HFMultimodalLM
 
-    expect_params(HFMultimodalLM._encode_multimodal_pair,
-                  ["context", "continuation", "images"], "HFMultimodalLM._encode_multimodal_pair")
-    expect_params(HFMultimodalLM._model_multimodal_call, ["inps", "imgs", "attn_mask", "labels"],
-                  "HFMultimodalLM._model_multimodal_call")
-    expect_params(HFMultimodalLM._multimodal_loglikelihood_tokens,
-                  ["requests", "disable_tqdm", "override_bs"],
-                  "HFMultimodalLM._multimodal_loglikelihood_tokens")
-    expect_params(HFMultimodalLM.tok_batch_multimodal_encode,
-                  ["strings", "images", "padding_side", "left_truncate_len", "truncation"],
-                  "HFMultimodalLM.tok_batch_multimodal_encode")
+    expect_params(
+        HFMultimodalLM._encode_multimodal_pair,
+        ["context", "continuation", "images"],
+        "HFMultimodalLM._encode_multimodal_pair",
+    )
+    expect_params(
+        HFMultimodalLM._model_multimodal_call,
+        ["inps", "imgs", "attn_mask", "labels"],
+        "HFMultimodalLM._model_multimodal_call",
+    )
+    expect_params(
+        HFMultimodalLM._multimodal_loglikelihood_tokens,
+        ["requests", "disable_tqdm", "override_bs"],
+        "HFMultimodalLM._multimodal_loglikelihood_tokens",
+    )
+    expect_params(
+        HFMultimodalLM.tok_batch_multimodal_encode,
+        ["strings", "images", "padding_side", "left_truncate_len", "truncation"],
+        "HFMultimodalLM.tok_batch_multimodal_encode",
+    )
     expect_assignments(HFMultimodalLM, "__init__", VLM_ATTRIBUTES)
     expect_params(CacheHook.__init__, ["cachinglm"], "CacheHook.__init__")
 
 
 SEAMS = [
-    Seam("lm_eval.models.huggingface.HFLM hooks and attributes",
-         "merged-LoRA model creation and context-once scoring (models.lora, models.context_once)",
-         _check_hflm),
-    Seam("lm_eval.models.hf_vlms.HFMultimodalLM hooks, attributes and cache_hook",
-         "Qwen-VL: text-side truncation, image loglikelihoods, image cache keys (models.qwen_vl)",
-         _check_hf_multimodal),
+    Seam(
+        "lm_eval.models.huggingface.HFLM hooks and attributes",
+        "merged-LoRA model creation and context-once scoring (models.lora, models.context_once)",
+        _check_hflm,
+    ),
+    Seam(
+        "lm_eval.models.hf_vlms.HFMultimodalLM hooks, attributes and cache_hook",
+        "Qwen-VL: text-side truncation, image loglikelihoods, image cache keys (models.qwen_vl)",
+        _check_hf_multimodal,
+    ),
 ]

@@ -17,9 +17,16 @@ from lm_eval_ext._compat._seam import Seam, expect_params
 
 #: Run-level fields of every results file (``GeneralConfigTracker``'s): they describe the run
 #: and shape its prompts, so a results file we rewrite must carry them unchanged.
-RUN_FIELDS = ("model_source", "model_name", "model_name_sanitized", "system_instruction",
-              "system_instruction_sha", "fewshot_as_multiturn", "chat_template",
-              "chat_template_sha")
+RUN_FIELDS = (
+    "model_source",
+    "model_name",
+    "model_name_sanitized",
+    "system_instruction",
+    "system_instruction_sha",
+    "fewshot_as_multiturn",
+    "chat_template",
+    "chat_template_sha",
+)
 
 
 def write_samples_file(folder: Path, task: str, rows: list[dict], date_id: str) -> Path:
@@ -48,8 +55,9 @@ def task_hashes(samples: dict[str, list[dict]]) -> dict[str, str]:
     from lm_eval.utils import hash_string
 
     return {
-        task: hash_string("".join(s["doc_hash"] + s["prompt_hash"] + s["target_hash"]
-                                  for s in rows))
+        task: hash_string(
+            "".join(s["doc_hash"] + s["prompt_hash"] + s["target_hash"] for s in rows)
+        )
         for task, rows in samples.items()
     }
 
@@ -70,8 +78,12 @@ def new_date_id() -> str:
     return datetime.now().isoformat().replace(":", "-")
 
 
-def reaggregate(per_task: dict[str, dict[str, Any]], groups: dict[str, Any],
-                bootstrap_iters: int | None, samples: dict[str, list[dict]]) -> dict[str, Any]:
+def reaggregate(
+    per_task: dict[str, dict[str, Any]],
+    groups: dict[str, Any],
+    bootstrap_iters: int | None,
+    samples: dict[str, list[dict]],
+) -> dict[str, Any]:
     """lm-eval's results (``results``, ``groups``, ``n-samples``, ...) from per-doc values.
 
     ``per_task[name]`` is ``{"task": Task, "raw_metrics": {(metric, filter): [values]},
@@ -79,20 +91,27 @@ def reaggregate(per_task: dict[str, dict[str, Any]], groups: dict[str, Any],
     """
     from lm_eval.evaluator_utils import _process_results
 
-    return dict(_process_results(per_task, groups, bootstrap_iters)._to_eval_results(
-        samples=samples))
+    return dict(
+        _process_results(per_task, groups, bootstrap_iters)._to_eval_results(samples=samples)
+    )
 
 
 def _check_tracker() -> None:
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.loggers.evaluation_tracker import GeneralConfigTracker
 
-    expect_params(EvaluationTracker.save_results_samples, ["task_name", "samples"],
-                  "EvaluationTracker.save_results_samples")
+    expect_params(
+        EvaluationTracker.save_results_samples,
+        ["task_name", "samples"],
+        "EvaluationTracker.save_results_samples",
+    )
     source = inspect.getsource(EvaluationTracker)
-    for needle in ("self.general_config_tracker.model_name_sanitized", "self.date_id",
-                   's["doc_hash"] + s["prompt_hash"] + s["target_hash"]',
-                   "sanitize_list(sample[\"resps\"])"):
+    for needle in (
+        "self.general_config_tracker.model_name_sanitized",
+        "self.date_id",
+        's["doc_hash"] + s["prompt_hash"] + s["target_hash"]',
+        'sanitize_list(sample["resps"])',
+    ):
         assert needle in source, f"EvaluationTracker no longer uses {needle}"
     fields = {f.name for f in dataclasses.fields(GeneralConfigTracker)}
     assert set(RUN_FIELDS) <= fields, f"GeneralConfigTracker lost {set(RUN_FIELDS) - fields}"
@@ -101,16 +120,23 @@ def _check_tracker() -> None:
 def _check_aggregation() -> None:
     from lm_eval.evaluator_utils import EvalAcc, _process_results
 
-    expect_params(_process_results, ["eval_results_acc", "groups", "bootstrap_iters"],
-                  "evaluator_utils._process_results")
+    expect_params(
+        _process_results,
+        ["eval_results_acc", "groups", "bootstrap_iters"],
+        "evaluator_utils._process_results",
+    )
     expect_params(EvalAcc._to_eval_results, ["samples"], "EvalAcc._to_eval_results")
 
 
 SEAMS = [
-    Seam("lm_eval.loggers.EvaluationTracker (samples files, task hashes, run fields)",
-         "writing results/samples files exactly as lm-eval does (resume.storage.outputs)",
-         _check_tracker),
-    Seam("lm_eval.evaluator_utils._process_results + EvalAcc._to_eval_results",
-         "re-aggregating metrics without excluded docs (resume.offline.exclusion)",
-         _check_aggregation),
+    Seam(
+        "lm_eval.loggers.EvaluationTracker (samples files, task hashes, run fields)",
+        "writing results/samples files exactly as lm-eval does (resume.storage.outputs)",
+        _check_tracker,
+    ),
+    Seam(
+        "lm_eval.evaluator_utils._process_results + EvalAcc._to_eval_results",
+        "re-aggregating metrics without excluded docs (resume.offline.exclusion)",
+        _check_aggregation,
+    ),
 ]

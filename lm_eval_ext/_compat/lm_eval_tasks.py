@@ -33,7 +33,8 @@ def mmlu_subject_table() -> dict[str, str]:
 def _check_mmlu_table() -> None:
     table = mmlu_subject_table()
     assert len(table) == 57 and table.get("abstract_algebra") == "stem", (
-        f"lm-eval's MMLU subject table changed: {len(table)} subjects")
+        f"lm-eval's MMLU subject table changed: {len(table)} subjects"
+    )
 
 
 def _check_metric_attributes() -> None:
@@ -47,28 +48,42 @@ def _check_request_order() -> None:
     from lm_eval.api.task import ConfigurableTask
 
     docs = [{"q": "2+2?", "choices": ["3", "4"], "label": 1}]
-    task = ConfigurableTask(config={
-        "task": "seam_check_mc",
-        "custom_dataset": lambda **_: datasets.DatasetDict(
-            {"test": datasets.Dataset.from_list(docs)}),
-        "test_split": "test", "output_type": "multiple_choice",
-        "doc_to_text": "{{q}}", "doc_to_choice": "{{choices}}", "doc_to_target": "label",
-        "metric_list": [{"metric": "acc"}, {"metric": "acc_mutual_info"}],
-    })
+    task = ConfigurableTask(
+        config={
+            "task": "seam_check_mc",
+            "custom_dataset": lambda **_: datasets.DatasetDict(
+                {"test": datasets.Dataset.from_list(docs)}
+            ),
+            "test_split": "test",
+            "output_type": "multiple_choice",
+            "doc_to_text": "{{q}}",
+            "doc_to_choice": "{{choices}}",
+            "doc_to_target": "label",
+            "metric_list": [{"metric": "acc"}, {"metric": "acc_mutual_info"}],
+        }
+    )
     requests = task.construct_requests(docs[0], "2+2?", metadata=("t", 0, 1))
     contexts = [r.arguments[0] for r in requests]
     assert contexts == ["2+2?", "2+2?", "", ""], (
-        f"multiple-choice requests are no longer conditional-then-unconditional: {contexts}")
+        f"multiple-choice requests are no longer conditional-then-unconditional: {contexts}"
+    )
     assert [r.idx for r in requests] == [0, 1, 2, 3]
 
 
 SEAMS = [
-    Seam("ConfigurableTask._metric_fn_list / _metric_fn_kwargs",
-         "which of our normalised metrics a task computes (scoring.mc_task)",
-         _check_metric_attributes),
-    Seam("ConfigurableTask.construct_requests order for multiple_choice",
-         "splitting a doc's results into lm-eval's and ours (scoring.mc_task)",
-         _check_request_order),
-    Seam("lm_eval.tasks.mmlu._generate_configs.SUBJECTS",
-         "generating our MMLU *_mcnorm task YAMLs (scoring.mmlu_tasks)", _check_mmlu_table),
+    Seam(
+        "ConfigurableTask._metric_fn_list / _metric_fn_kwargs",
+        "which of our normalised metrics a task computes (scoring.mc_task)",
+        _check_metric_attributes,
+    ),
+    Seam(
+        "ConfigurableTask.construct_requests order for multiple_choice",
+        "splitting a doc's results into lm-eval's and ours (scoring.mc_task)",
+        _check_request_order,
+    ),
+    Seam(
+        "lm_eval.tasks.mmlu._generate_configs.SUBJECTS",
+        "generating our MMLU *_mcnorm task YAMLs (scoring.mmlu_tasks)",
+        _check_mmlu_table,
+    ),
 ]

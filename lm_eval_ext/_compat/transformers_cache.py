@@ -18,7 +18,8 @@ def is_plain_dynamic_cache(cache: Any) -> bool:
     from transformers.cache_utils import DynamicCache, DynamicLayer
 
     return isinstance(cache, DynamicCache) and all(
-        type(layer) is DynamicLayer for layer in cache.layers)
+        type(layer) is DynamicLayer for layer in cache.layers
+    )
 
 
 def select_cache_rows(cache: Any, rows: Any) -> Any:
@@ -26,7 +27,8 @@ def select_cache_rows(cache: Any, rows: Any) -> Any:
     from transformers import DynamicCache
 
     return DynamicCache(
-        ddp_cache_data=[(layer.keys[rows], layer.values[rows]) for layer in cache.layers])
+        ddp_cache_data=[(layer.keys[rows], layer.values[rows]) for layer in cache.layers]
+    )
 
 
 def _check_dynamic_cache() -> None:
@@ -42,7 +44,9 @@ def _check_dynamic_cache() -> None:
 
 
 SEAMS = [
-    Seam("transformers.DynamicCache layers / ddp_cache_data",
-         "re-batching a prefix's KV cache per continuation (models.context_once)",
-         _check_dynamic_cache),
+    Seam(
+        "transformers.DynamicCache layers / ddp_cache_data",
+        "re-batching a prefix's KV cache per continuation (models.context_once)",
+        _check_dynamic_cache,
+    ),
 ]

@@ -23,7 +23,9 @@ def _check_mapping() -> None:
 
 
 SEAMS = [
-    Seam("transformers.models.auto.processing_auto.PROCESSOR_MAPPING_NAMES",
-         "the processor class of a Qwen-VL checkpoint without torchvision (models.vl_processor)",
-         _check_mapping),
+    Seam(
+        "transformers.models.auto.processing_auto.PROCESSOR_MAPPING_NAMES",
+        "the processor class of a Qwen-VL checkpoint without torchvision (models.vl_processor)",
+        _check_mapping,
+    ),
 ]

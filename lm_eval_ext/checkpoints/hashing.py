@@ -72,7 +72,8 @@ def file_sha256(path: str | os.PathLike[str], cache: MutableMapping[str, Any]) -
 def tree_files(root: Path) -> list[Path]:
     """Every file under directory ``root``, sorted, without those in :data:`SKIP_DIRS`."""
     return sorted(
-        p for p in root.rglob("*")
+        p
+        for p in root.rglob("*")
         if p.is_file() and not SKIP_DIRS.intersection(p.relative_to(root).parts)
     )
 
@@ -99,8 +100,11 @@ def _read_entries(file: Path) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {k: v for k, v in data.items()
-            if isinstance(v, list) and len(v) == 2 and isinstance(v[0], list)}
+    return {
+        k: v
+        for k, v in data.items()
+        if isinstance(v, list) and len(v) == 2 and isinstance(v[0], list)
+    }
 
 
 class HashCache(dict):
@@ -145,6 +149,10 @@ class HashCache(dict):
             _UNSAVED.setdefault(str(self.file), {}).update(self)
             if str(self.file) not in _WARNED:
                 _WARNED.add(str(self.file))
-                log.warning("file-hash cache %s cannot be written (%s); keeping file hashes in "
-                            "memory for this process (set %s to a writable directory)",
-                            self.file, exc, CACHE_DIR_ENV)
+                log.warning(
+                    "file-hash cache %s cannot be written (%s); keeping file hashes in "
+                    "memory for this process (set %s to a writable directory)",
+                    self.file,
+                    exc,
+                    CACHE_DIR_ENV,
+                )

@@ -23,7 +23,7 @@ from typing import Any
 
 from lm_eval_ext.errors import CheckpointError, ModelArgsError
 
-__all__ = ["TokenizerSource", "tokenizer_source", "load_tokenizer", "load_model_config"]
+__all__ = ["TokenizerSource", "load_model_config", "load_tokenizer", "tokenizer_source"]
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,8 @@ def load_model_config(args: Mapping[str, Any]) -> Any:
     revision = _revision(args)
     local_copy = merged_cache_copy(args, name, revision)
     return _load_config(
-        local_copy or name, None if local_copy else revision,
+        local_copy or name,
+        None if local_copy else revision,
         "" if local_copy else str(args.get("subfolder") or ""),
         _flag(args.get("trust_remote_code"), False),
     )

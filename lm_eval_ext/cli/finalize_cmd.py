@@ -21,8 +21,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "lm-eval's aggregation), counted in n-samples and listed under lm_eval_ext. A journaled "
         "`lm_eval` run does this by itself at exit; finalizing again changes nothing.",
     )
-    p.add_argument("out", type=Path,
-                   help="the run's --output_path, or one results_*.json (default: the newest)")
+    p.add_argument(
+        "out",
+        type=Path,
+        help="the run's --output_path, or one results_*.json (default: the newest)",
+    )
     add_include_path(p)
     p.set_defaults(func=run)
 
@@ -30,7 +33,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Finalize, print lm-eval's (corrected) table and what was excluded."""
     from lm_eval_ext.resume import (
-        finalize_run, latest_results_file, results_table, summary, write_finalized,
+        finalize_run,
+        latest_results_file,
+        results_table,
+        summary,
+        write_finalized,
     )
 
     path = latest_results_file(args.out)
@@ -41,6 +48,9 @@ def run(args: argparse.Namespace) -> int:
     write_finalized(run_output, finalized)
     print(results_table(finalized.results))
     print(summary(finalized.excluded), file=sys.stderr)
-    print(f"finalized {path}: docs without an answer are excluded from every metric (the table "
-          "above is the corrected one)", file=sys.stderr)
+    print(
+        f"finalized {path}: docs without an answer are excluded from every metric (the table "
+        "above is the corrected one)",
+        file=sys.stderr,
+    )
     return 0

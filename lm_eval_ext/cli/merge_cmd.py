@@ -20,8 +20,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "samples equal those of one journaled run with the same journal_chunk.",
     )
     p.add_argument("shards", type=Path, nargs="+", help="the shards' --output_path directories")
-    p.add_argument("-o", "--output_path", type=Path, required=True,
-                   help="where to write the merged journal, results and samples")
+    p.add_argument(
+        "-o",
+        "--output_path",
+        type=Path,
+        required=True,
+        help="where to write the merged journal, results and samples",
+    )
     add_include_path(p)
     p.set_defaults(func=run)
 

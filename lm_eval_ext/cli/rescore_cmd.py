@@ -19,20 +19,33 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "JSON plus samples next to the old ones. Docs without a real answer (errored or not "
         "computed according to the run's journal) are excluded from every metric and counted.",
     )
-    p.add_argument("out", type=Path,
-                   help="the run's --output_path, or one results_*.json (default: the newest)")
+    p.add_argument(
+        "out",
+        type=Path,
+        help="the run's --output_path, or one results_*.json (default: the newest)",
+    )
     add_include_path(p)
-    p.add_argument("--in_place", action="store_true",
-                   help="overwrite the run's results and samples files instead of adding new ones")
-    p.add_argument("--no_journal", action="store_true",
-                   help="do not consult the run's journal (count every recorded response)")
+    p.add_argument(
+        "--in_place",
+        action="store_true",
+        help="overwrite the run's results and samples files instead of adding new ones",
+    )
+    p.add_argument(
+        "--no_journal",
+        action="store_true",
+        help="do not consult the run's journal (count every recorded response)",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Rescore, print lm-eval's table and where the new results are."""
     from lm_eval_ext.resume import (
-        latest_results_file, rescore_run, results_table, summary, write_rescored,
+        latest_results_file,
+        rescore_run,
+        results_table,
+        summary,
+        write_rescored,
     )
 
     path = latest_results_file(args.out)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 __all__ = [
     "TinyWorld",
-    "build_world",
-    "build_tokenizer",
-    "build_tiny_causal_lm",
     "build_lora_adapter",
-    "randomize_lora_b",
     "build_mc_dataset",
+    "build_tiny_causal_lm",
+    "build_tokenizer",
+    "build_world",
     "corpus_lines",
+    "randomize_lora_b",
 ]
 
 SPECIAL_TOKENS = ["<|endoftext|>", "<s>", "<pad>"]
@@ -34,9 +34,27 @@ _WORDS = (
     "because which what where when who why how true false yes no not and or but if then"
 ).split()
 _MARKUP = [
-    "<table>", "</table>", "<tr>", "</tr>", "<td>", "</td>", "<th>", "</th>", "<thead>",
-    "</thead>", "<tbody>", "</tbody>", 'rowspan="2"', 'colspan="3"', "[Final Answer]:",
-    "Question:", "Answer:", "{", "}", '"answer":', "**",
+    "<table>",
+    "</table>",
+    "<tr>",
+    "</tr>",
+    "<td>",
+    "</td>",
+    "<th>",
+    "</th>",
+    "<thead>",
+    "</thead>",
+    "<tbody>",
+    "</tbody>",
+    'rowspan="2"',
+    'colspan="3"',
+    "[Final Answer]:",
+    "Question:",
+    "Answer:",
+    "{",
+    "}",
+    '"answer":',
+    "**",
 ]
 
 
@@ -168,7 +186,10 @@ def build_lora_adapter(
 
     base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
     config = LoraConfig(
-        r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=list(target_modules),
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=0.0,
+        target_modules=list(target_modules),
         task_type="CAUSAL_LM",
     )
     peft_model = get_peft_model(base, config)
@@ -201,8 +222,12 @@ def build_mc_dataset(path: Path, n_docs: int = 24, n_choices: int = 4, seed: int
                 " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 4)))
                 for _ in range(n_choices)
             ]
-            doc = {"id": f"mc-{i}", "question": question.capitalize() + "?",
-                   "choices": choices, "answer": rng.randrange(n_choices)}
+            doc = {
+                "id": f"mc-{i}",
+                "question": question.capitalize() + "?",
+                "choices": choices,
+                "answer": rng.randrange(n_choices),
+            }
             f.write(json.dumps(doc) + "\n")
     return path
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["Branch", "PrefixGroup", "group_requests", "chunk_groups"]
+__all__ = ["Branch", "PrefixGroup", "chunk_groups", "group_requests"]
 
 
 @dataclass
@@ -55,7 +55,7 @@ def split_window(
         raise ValueError(
             f"continuation of {len(continuation_enc)} tokens exceeds max_length {max_length}"
         )
-    window = (context_enc + continuation_enc)[-(max_length + 1):]
+    window = (context_enc + continuation_enc)[-(max_length + 1) :]
     return tuple(window[: len(window) - len(continuation_enc)]), list(continuation_enc)
 
 

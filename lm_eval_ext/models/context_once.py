@@ -88,8 +88,9 @@ class SharedContextScoringMixin:
         import torch
 
         dtype = getattr(self, "mixed_precision_dtype", None)
-        with torch.no_grad(), torch.autocast(
-            device_type=self.device.type, dtype=dtype, enabled=dtype is not None
+        with (
+            torch.no_grad(),
+            torch.autocast(device_type=self.device.type, dtype=dtype, enabled=dtype is not None),
         ):
             yield
 
@@ -149,6 +150,7 @@ class SharedContextScoringMixin:
         """Run ``continuation[:-1]`` of each branch on a copy of its prefix's KV cache."""
         import torch
         import torch.nn.functional as F
+
         device = self.device
         idx = torch.tensor([gi for gi, _ in work], device=device)
         width = max(len(b.tokens) for _, b in work)

@@ -77,15 +77,22 @@ class LoRAMergeMixin:
     #: False where the wrapper needs ``pretrained`` to be a path or hub id.
     accepts_model_object = True
 
-    def __init__(self, pretrained: Any, lora: str | None = None,
-                 lora_revision: str | None = None, merged_cache: str | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        pretrained: Any,
+        lora: str | None = None,
+        lora_revision: str | None = None,
+        merged_cache: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._check_model_args(kwargs)
         if isinstance(pretrained, str):
             check_model_dir("pretrained", pretrained)
         elif not self.accepts_model_object:
-            raise ModelArgsError(f"{MODEL_NAME} ({type(self).__name__}): pretrained must be a "
-                                 "checkpoint path or hub id, not a model object")
+            raise ModelArgsError(
+                f"{MODEL_NAME} ({type(self).__name__}): pretrained must be a "
+                "checkpoint path or hub id, not a model object"
+            )
         if lora:
             check_adapter_dir("lora", lora)
             if not isinstance(pretrained, str):
@@ -137,12 +144,12 @@ class LoRAMergeMixin:
         if not self._lora:
             return
         resize_for_added_tokens(loaded_model(self), len(self.tokenizer))
-        merged = merge_lora(loaded_model(self), self._lora, revision=self._lora_revision,
-                            base_name=pretrained)
+        merged = merge_lora(
+            loaded_model(self), self._lora, revision=self._lora_revision, base_name=pretrained
+        )
         replace_model(self, merged)
         if cache is not None:
-            cache.save_or_warn(merged, self._processor_source, kwargs,
-                               self._preprocessor_objects)
+            cache.save_or_warn(merged, self._processor_source, kwargs, self._preprocessor_objects)
 
     def _merged_cache_for(self, pretrained: str, load_kwargs: dict[str, Any]) -> MergedCache | None:
         """The ``merged_cache=DIR`` of this merge (its manifest hashes the inputs), if any."""
@@ -150,9 +157,13 @@ class LoRAMergeMixin:
             return None
         source = self._processor_source
         return MergedCache(
-            self._merged_cache, pretrained, self._lora,
-            base_revision=load_kwargs.get("revision"), adapter_revision=self._lora_revision,
-            dtype=load_kwargs.get("dtype"), tokenizer=None if source == pretrained else source,
+            self._merged_cache,
+            pretrained,
+            self._lora,
+            base_revision=load_kwargs.get("revision"),
+            adapter_revision=self._lora_revision,
+            dtype=load_kwargs.get("dtype"),
+            tokenizer=None if source == pretrained else source,
         )
 
     def get_model_info(self) -> dict:

@@ -28,8 +28,9 @@ logger = logging.getLogger(__name__)
 MANIFEST = "merge_manifest.json"
 
 
-def source_fingerprint(source: str, revision: str | None = None,
-                       hash_cache: MutableMapping[str, Any] | None = None) -> dict[str, Any]:
+def source_fingerprint(
+    source: str, revision: str | None = None, hash_cache: MutableMapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Hashes of every file of a local checkpoint dir, or the hub id + revision of a remote one.
 
     ``hash_cache`` (see ``checkpoints.hashing``) spares re-reading files whose stat is unchanged.
@@ -42,15 +43,22 @@ def source_fingerprint(source: str, revision: str | None = None,
     return {"files": {str(p.relative_to(path)): file_sha256(p, cache) for p in files}}
 
 
-def build_manifest(base: str, adapter: str, *, base_revision: str | None = None,
-                   adapter_revision: str | None = None, dtype: Any = None,
-                   tokenizer: str | None = None,
-                   hash_cache: MutableMapping[str, Any] | None = None) -> dict[str, Any]:
+def build_manifest(
+    base: str,
+    adapter: str,
+    *,
+    base_revision: str | None = None,
+    adapter_revision: str | None = None,
+    dtype: Any = None,
+    tokenizer: str | None = None,
+    hash_cache: MutableMapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """What a merged checkpoint was built from; equal manifests mean a reusable cache.
 
     ``tokenizer`` is a tokenizer/processor checkpoint other than the base (``tokenizer=``): its
     size decides the embedding resize and its files are copied, so it is an input too.
     """
+
     def fingerprint(source: str, revision: str | None) -> dict[str, Any]:
         return source_fingerprint(source, revision, hash_cache)
 
@@ -77,15 +85,29 @@ class MergedCache:
             (:meth:`HashCache.load`), saved once the inputs are hashed.
     """
 
-    def __init__(self, cache_dir: str | Path, base: str, adapter: str, *,
-                 base_revision: str | None = None, adapter_revision: str | None = None,
-                 dtype: Any = None, tokenizer: str | None = None,
-                 hash_cache: HashCache | None = None) -> None:
+    def __init__(
+        self,
+        cache_dir: str | Path,
+        base: str,
+        adapter: str,
+        *,
+        base_revision: str | None = None,
+        adapter_revision: str | None = None,
+        dtype: Any = None,
+        tokenizer: str | None = None,
+        hash_cache: HashCache | None = None,
+    ) -> None:
         self.path = Path(cache_dir).expanduser()
         hashes = HashCache.load() if hash_cache is None else hash_cache
-        self.manifest = build_manifest(base, adapter, base_revision=base_revision,
-                                       adapter_revision=adapter_revision, dtype=dtype,
-                                       tokenizer=tokenizer, hash_cache=hashes)
+        self.manifest = build_manifest(
+            base,
+            adapter,
+            base_revision=base_revision,
+            adapter_revision=adapter_revision,
+            dtype=dtype,
+            tokenizer=tokenizer,
+            hash_cache=hashes,
+        )
         hashes.save()
 
     def is_valid(self) -> bool:
@@ -102,8 +124,9 @@ class MergedCache:
             return False
         return True
 
-    def save(self, model: Any, processor_files_dir: Path | None = None,
-             preprocessors: Iterable[Any] = ()) -> None:
+    def save(
+        self, model: Any, processor_files_dir: Path | None = None, preprocessors: Iterable[Any] = ()
+    ) -> None:
         """Write the merged model and its tokenizer/processor, then the manifest (last).
 
         Args:
@@ -133,8 +156,13 @@ class MergedCache:
         tmp.rename(self.path)
         logger.info("Saved merged checkpoint to merged_cache=%s", self.path)
 
-    def save_or_warn(self, model: Any, source: str | None, load_kwargs: dict[str, Any],
-                     preprocessors: Callable[[], list[Any]]) -> None:
+    def save_or_warn(
+        self,
+        model: Any,
+        source: str | None,
+        load_kwargs: dict[str, Any],
+        preprocessors: Callable[[], list[Any]],
+    ) -> None:
         """:meth:`save`, or only warn: the evaluation goes on with the merged model either way.
 
         Args:
@@ -150,11 +178,11 @@ class MergedCache:
                 self.save(model, preprocessors=preprocessors())
                 return
             files_dir = processor_dir(
-                source, revision=load_kwargs.get("revision"),
+                source,
+                revision=load_kwargs.get("revision"),
                 subfolder=load_kwargs.get("subfolder") or "",
                 **{k: load_kwargs.get(k) for k in HUB_KWARGS},
             )
             self.save(model, processor_files_dir=files_dir)
         except CheckpointError as exc:
             logger.warning("merged_cache=%s not written: %s", self.path, exc)
-

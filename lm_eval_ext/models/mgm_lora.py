@@ -42,8 +42,9 @@ class MGMLoRALM(LoRAMergeMixin, SharedContextScoringMixin, HFLM):
     @classmethod
     def create_from_arg_string(cls, arg_string: str, additional_config: dict | None = None) -> LM:
         """lm-eval's constructor path for ``--model_args k=v,...``: family dispatch + journal."""
-        return build_lm(dispatching_constructor(cls), simple_parse_args_string(arg_string),
-                        additional_config)
+        return build_lm(
+            dispatching_constructor(cls), simple_parse_args_string(arg_string), additional_config
+        )
 
     @classmethod
     def create_from_arg_obj(cls, arg_dict: dict, additional_config: dict | None = None) -> LM:

@@ -39,9 +39,7 @@ def hflm_arg_names() -> frozenset[str]:
     from lm_eval.models.huggingface import HFLM
 
     params = inspect.signature(HFLM.__init__).parameters.values()
-    return frozenset(
-        p.name for p in params if p.name != "self" and p.kind is not p.VAR_KEYWORD
-    )
+    return frozenset(p.name for p in params if p.name != "self" and p.kind is not p.VAR_KEYWORD)
 
 
 def check_known_args(model_name: str, given: Iterable[str], valid: Iterable[str]) -> None:
@@ -69,7 +67,7 @@ def looks_like_local_path(name: str) -> bool:
     return (
         name.startswith(("/", "./", "../", "~"))
         or name.count("/") > 1
-        or os.sep != "/" and os.sep in name
+        or (os.sep != "/" and os.sep in name)
     )
 
 

@@ -23,14 +23,27 @@ logger = logging.getLogger(__name__)
 #: ``AutoProcessor``/``AutoTokenizer`` may read, none of the weights, model/generation configs.
 PROCESSOR_FILE_PATTERNS: tuple[str, ...] = (
     # image, video and composite (nested, transformers >= 5) processor configs
-    "preprocessor_config.json", "video_preprocessor_config.json", "processor_config.json",
+    "preprocessor_config.json",
+    "video_preprocessor_config.json",
+    "processor_config.json",
     # chat templates: current layout, extra named templates, legacy processor layout
-    "chat_template.jinja", "chat_templates/*.jinja", "chat_template.json",
+    "chat_template.jinja",
+    "chat_templates/*.jinja",
+    "chat_template.json",
     # tokenizers: fast, sentencepiece, BPE/WordPiece vocabularies, tiktoken
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-    "vocab*", "merges.txt", "*.model", "*.tiktoken",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab*",
+    "merges.txt",
+    "*.model",
+    "*.tiktoken",
     # remote-code classes that the ``auto_map`` of those configs names
-    "tokenization_*.py", "processing_*.py", "image_processing_*.py", "video_processing_*.py",
+    "tokenization_*.py",
+    "processing_*.py",
+    "image_processing_*.py",
+    "video_processing_*.py",
 )
 
 #: ``from_pretrained`` keyword arguments that also apply to fetching files from the hub cache.
@@ -61,14 +74,16 @@ def processor_files(root: Path) -> dict[str, Path]:
     return found
 
 
-def _hub_snapshot(repo_id: str, revision: str | None, subfolder: str,
-                  hub_kwargs: dict[str, Any]) -> Path:
+def _hub_snapshot(
+    repo_id: str, revision: str | None, subfolder: str, hub_kwargs: dict[str, Any]
+) -> Path:
     from huggingface_hub import snapshot_download
 
     prefix = f"{subfolder.strip('/')}/" if subfolder else ""
     try:
         snapshot = snapshot_download(
-            repo_id, revision=revision,
+            repo_id,
+            revision=revision,
             allow_patterns=[prefix + pattern for pattern in PROCESSOR_FILE_PATTERNS],
             **{k: v for k, v in hub_kwargs.items() if k in HUB_KWARGS and v is not None},
         )
@@ -80,8 +95,9 @@ def _hub_snapshot(repo_id: str, revision: str | None, subfolder: str,
     return Path(snapshot) / subfolder
 
 
-def processor_dir(source: str, *, revision: str | None = None, subfolder: str = "",
-                  **hub_kwargs: Any) -> Path:
+def processor_dir(
+    source: str, *, revision: str | None = None, subfolder: str = "", **hub_kwargs: Any
+) -> Path:
     """The local directory holding the processor files of ``source`` (a dir or a hub id).
 
     A hub id resolves to its snapshot in the Hugging Face cache; only the processor files are

@@ -71,12 +71,21 @@ class QwenVLLM(LoRAMergeMixin, HFMultimodalLM):
         """The processor (tokenizer included) is what a cache without files would need."""
         return [self.processor]
 
-    def _create_tokenizer(self, pretrained: Any, tokenizer: Any, revision: str | None = "main",
-                          trust_remote_code: bool | None = False, **kwargs: Any) -> None:
+    def _create_tokenizer(
+        self,
+        pretrained: Any,
+        tokenizer: Any,
+        revision: str | None = "main",
+        trust_remote_code: bool | None = False,
+        **kwargs: Any,
+    ) -> None:
         """Load the processor (image-only where the video processor cannot be built)."""
         self.processor = load_vl_processor(
-            self._processor_checkpoint(pretrained, tokenizer), self.config.model_type,
-            revision=revision, trust_remote_code=trust_remote_code, **self.pixels,
+            self._processor_checkpoint(pretrained, tokenizer),
+            self.config.model_type,
+            revision=revision,
+            trust_remote_code=trust_remote_code,
+            **self.pixels,
         )
         self.tokenizer = self.processor.tokenizer
 
@@ -84,41 +93,55 @@ class QwenVLLM(LoRAMergeMixin, HFMultimodalLM):
 
     def _images(self, visuals: list[Any]) -> list[Any]:
         images = [load_image(v) for v in visuals][: self.max_images]
-        images = [resize_image(i, self.image_width, self.image_height, self.image_max_side)
-                  for i in images]
+        images = [
+            resize_image(i, self.image_width, self.image_height, self.image_max_side)
+            for i in images
+        ]
         return [i.convert("RGB") for i in images] if self.rgb else images
 
     def _fit(self, text: str, images: list[Any], budget: int) -> str:
         """``text`` with placeholders replaced, left-truncated to ``budget`` expanded tokens."""
         if not self.chat_applied:
-            text = replace_placeholders(text, DEFAULT_IMAGE_PLACEHOLDER, self.image_token,
-                                        self.max_images)
-        counts = [image_token_count(self.processor.image_processor, i, self.pixels)
-                  for i in images]
+            text = replace_placeholders(
+                text, DEFAULT_IMAGE_PLACEHOLDER, self.image_token, self.max_images
+            )
+        counts = [image_token_count(self.processor.image_processor, i, self.pixels) for i in images]
         image_token_id = self.config.image_token_id
         return fit_text(self.tokenizer, text, counts, budget, image_token_id)
 
-    def tok_multimodal_encode(self, string: str, images: list[Any], left_truncate_len=None,
-                              add_special_tokens=None):
+    def tok_multimodal_encode(
+        self, string: str, images: list[Any], left_truncate_len=None, add_special_tokens=None
+    ):
         """Processor encoding as (ids, image tensors); truncation is done before, in text."""
         encoding = self.processor(text=[string], images=images, return_tensors="pt")
         ids = encoding.pop("input_ids").tolist()  # [[...]]: upstream takes row 0
         return ids, {k: encoding[k] for k in ("pixel_values", "image_grid_thw")}
 
-    def tok_batch_multimodal_encode(self, strings: list[str], images: list[list], padding_side="left",
-                                    left_truncate_len: int | None = None, truncation: bool = False):
+    def tok_batch_multimodal_encode(
+        self,
+        strings: list[str],
+        images: list[list],
+        padding_side="left",
+        left_truncate_len: int | None = None,
+        truncation: bool = False,
+    ):
         """Fit each prompt in text, then let upstream run the processor (no id slicing)."""
         if left_truncate_len:
-            strings = [self._fit(s, imgs[: self.max_images], left_truncate_len)
-                       for s, imgs in zip(strings, images, strict=True)]
-        return super().tok_batch_multimodal_encode(strings, images, padding_side=padding_side,
-                                                   left_truncate_len=None, truncation=False)
+            strings = [
+                self._fit(s, imgs[: self.max_images], left_truncate_len)
+                for s, imgs in zip(strings, images, strict=True)
+            ]
+        return super().tok_batch_multimodal_encode(
+            strings, images, padding_side=padding_side, left_truncate_len=None, truncation=False
+        )
 
     # ---- model calls --------------------------------------------------------------------
 
     def _batch_images(self, image_encs: list[dict]) -> dict[str, torch.Tensor]:
         """Concatenate per-request image tensors (pixel values in the model dtype)."""
-        pixels = torch.cat([e["pixel_values"] for e in image_encs]).to(self.device, self.model.dtype)
+        pixels = torch.cat([e["pixel_values"] for e in image_encs]).to(
+            self.device, self.model.dtype
+        )
         grids = torch.cat([e["image_grid_thw"] for e in image_encs]).to(self.device)
         return {"pixel_values": pixels, "image_grid_thw": grids}
 
@@ -126,8 +149,9 @@ class QwenVLLM(LoRAMergeMixin, HFMultimodalLM):
         """Forward with images; ``mm_token_type_ids`` (for M-RoPE) marks the image tokens."""
         mm_types = (inps == self.config.image_token_id).long()
         with torch.no_grad():
-            return self.model(input_ids=inps, attention_mask=attn_mask,
-                              mm_token_type_ids=mm_types, **imgs).logits
+            return self.model(
+                input_ids=inps, attention_mask=attn_mask, mm_token_type_ids=mm_types, **imgs
+            ).logits
 
     # ---- request types ------------------------------------------------------------------
 
@@ -142,16 +166,24 @@ class QwenVLLM(LoRAMergeMixin, HFMultimodalLM):
             images = self._images(aux["visual"])
             n_cont = len(self.tok_encode(continuation, add_special_tokens=False))
             context = self._fit(context, images, self.max_length + 1 - n_cont)
-            ctx_ids, cont_ids, image_enc = encode_multimodal_pair(self, context, continuation, images)
+            ctx_ids, cont_ids, image_enc = encode_multimodal_pair(
+                self, context, continuation, images
+            )
             encoded.append(((context, continuation, aux), ctx_ids, cont_ids, image_enc))
         return self._multimodal_loglikelihood_tokens(encoded, disable_tqdm=disable_tqdm)
 
-    def _multimodal_loglikelihood_tokens(self, requests: list[tuple], disable_tqdm: bool = False,
-                                         override_bs: int | None = None):
+    def _multimodal_loglikelihood_tokens(
+        self, requests: list[tuple], disable_tqdm: bool = False, override_bs: int | None = None
+    ):
         """Batched scoring; replaces upstream's, which cannot slice logits for this backend."""
-        re_ord = Collator(requests, sort_fn=lambda r: (-(len(r[1]) + len(r[2])), tuple(r[1] + r[2])))
-        pbar = tqdm(total=len(requests), disable=disable_tqdm or self.rank != 0,
-                    desc="Running loglikelihood requests with text+image input")
+        re_ord = Collator(
+            requests, sort_fn=lambda r: (-(len(r[1]) + len(r[2])), tuple(r[1] + r[2]))
+        )
+        pbar = tqdm(
+            total=len(requests),
+            disable=disable_tqdm or self.rank != 0,
+            desc="Running loglikelihood requests with text+image input",
+        )
         res = []
         for chunk in re_ord.get_batched(n=override_bs or self.batch_size):
             inps = [torch.tensor((r[1] + r[2])[:-1], dtype=torch.long) for r in chunk]
@@ -159,11 +191,12 @@ class QwenVLLM(LoRAMergeMixin, HFMultimodalLM):
             width = max(lens)
             batch = pad_and_concat(width, inps, padding_side="right").to(self.device)
             mask = (torch.arange(width)[None, :] < torch.tensor(lens)[:, None]).long()
-            logits = self._model_multimodal_call(batch, self._batch_images([r[3] for r in chunk]),
-                                                 attn_mask=mask.to(self.device))
+            logits = self._model_multimodal_call(
+                batch, self._batch_images([r[3] for r in chunk]), attn_mask=mask.to(self.device)
+            )
             logprobs = F.log_softmax(logits.float(), dim=-1)
             for (args, _, cont, _), row, n in zip(chunk, logprobs, lens, strict=True):
-                answer = self._score(row[n - len(cont): n], cont)
+                answer = self._score(row[n - len(cont) : n], cont)
                 res.append(answer)
                 self.cache_hook.add_partial("loglikelihood", args, answer)
                 pbar.update(1)

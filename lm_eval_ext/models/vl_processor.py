@@ -40,8 +40,13 @@ def image_only_class(processor_cls: type) -> type:
 
     class ImageOnlyProcessor(processor_cls):  # type: ignore[misc, valid-type]
         def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
-            super().__init__(image_processor=image_processor, tokenizer=tokenizer,
-                             video_processor=None, chat_template=chat_template, **kwargs)
+            super().__init__(
+                image_processor=image_processor,
+                tokenizer=tokenizer,
+                video_processor=None,
+                chat_template=chat_template,
+                **kwargs,
+            )
 
     ImageOnlyProcessor.__name__ = ImageOnlyProcessor.__qualname__ = processor_cls.__name__
     return ImageOnlyProcessor

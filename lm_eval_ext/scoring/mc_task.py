@@ -23,7 +23,7 @@ from lm_eval_ext.scoring.metrics import METRIC_NAMES, normalized_mc_metrics
 from lm_eval_ext.scoring.metrics import register_normalized_metrics as _register
 from lm_eval_ext.scoring.token_counts import continuation_token_counts, tokenizer_from_metadata
 
-__all__ = ["NormalizedMCTask", "DEFAULT_UNCONDITIONAL_PROMPT"]
+__all__ = ["DEFAULT_UNCONDITIONAL_PROMPT", "NormalizedMCTask"]
 
 DEFAULT_UNCONDITIONAL_PROMPT = "Answer:"
 

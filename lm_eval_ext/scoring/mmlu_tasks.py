@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["mmlu_subjects", "render_mmlu_configs", "write_mmlu_configs", "main"]
+__all__ = ["main", "mmlu_subjects", "render_mmlu_configs", "write_mmlu_configs"]
 
 #: metrics every MMLU group aggregates (weighted by subject size, as lm-eval's ``mmlu``).
 GROUP_METRICS = ("acc", "acc_norm", "acc_norm_token", "acc_norm_byte", "acc_pmi")

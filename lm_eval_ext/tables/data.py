@@ -132,17 +132,19 @@ def load_generic(data_path: str | os.PathLike) -> list[TableQA]:
     rows = []
     for n, rec in enumerate(_records(path)):
         answer = rec.get("answer")
-        rows.append(TableQA(
-            id=str(rec.get("id", n)),
-            question=str(rec["question"]),
-            answer=", ".join(map(str, answer)) if isinstance(answer, list) else str(answer),
-            question_type=str(rec.get("question_type") or "Unknown"),
-            sub_type=str(rec.get("sub_type") or ""),
-            table_html=rec.get("table_html"),
-            table_path=_resolve(path.parent, rec.get("table_path")),
-            image_path=_resolve(path.parent, rec.get("image_path")),
-            answer_format=rec.get("answer_format"),
-        ))
+        rows.append(
+            TableQA(
+                id=str(rec.get("id", n)),
+                question=str(rec["question"]),
+                answer=", ".join(map(str, answer)) if isinstance(answer, list) else str(answer),
+                question_type=str(rec.get("question_type") or "Unknown"),
+                sub_type=str(rec.get("sub_type") or ""),
+                table_html=rec.get("table_html"),
+                table_path=_resolve(path.parent, rec.get("table_path")),
+                image_path=_resolve(path.parent, rec.get("image_path")),
+                answer_format=rec.get("answer_format"),
+            )
+        )
     _check_unique(rows, str(path))
     return rows
 
@@ -160,7 +162,7 @@ def find_realhitbench_dir(metadata: dict[str, Any]) -> Path:
     if not value:
         raise ValueError(
             "RealHiTBench tasks need the data directory: pass "
-            "--metadata '{\"realhitbench_dir\": \"/path/to/RealHiTBench\"}' or set "
+            '--metadata \'{"realhitbench_dir": "/path/to/RealHiTBench"}\' or set '
             f"${REALHITBENCH_ENV}."
         )
     root = Path(value).expanduser()
@@ -185,20 +187,26 @@ def load_realhitbench(root: Path, subsets: list[str]) -> list[TableQA]:
     rows: list[TableQA] = []
     for subset in subsets:
         if subset not in REALHITBENCH_FILES:
-            raise ValueError(f"unknown RealHiTBench subset {subset!r}; use {list(REALHITBENCH_FILES)}")
+            raise ValueError(
+                f"unknown RealHiTBench subset {subset!r}; use {list(REALHITBENCH_FILES)}"
+            )
         qa_file = _qa_file(root, REALHITBENCH_FILES[subset])
         if qa_file is None:
-            raise FileNotFoundError(f"{REALHITBENCH_FILES[subset]} not found in {root} or {root}/data")
+            raise FileNotFoundError(
+                f"{REALHITBENCH_FILES[subset]} not found in {root} or {root}/data"
+            )
         for rec in _records(qa_file):
-            rows.append(TableQA(
-                id=f"{subset}-{rec['id']}",
-                question=str(rec["Question"]),
-                answer=str(rec.get("FinalAnswer", rec.get("ProcessedAnswer", ""))),
-                question_type=str(rec.get("QuestionType") or "Unknown"),
-                sub_type=str(rec.get("SubQType") or ""),
-                table_html=None,
-                table_path=str(root / "html" / f"{rec['FileName']}.html"),
-                image_path=str(root / "image" / f"{rec['FileName']}.png"),
-            ))
+            rows.append(
+                TableQA(
+                    id=f"{subset}-{rec['id']}",
+                    question=str(rec["Question"]),
+                    answer=str(rec.get("FinalAnswer", rec.get("ProcessedAnswer", ""))),
+                    question_type=str(rec.get("QuestionType") or "Unknown"),
+                    sub_type=str(rec.get("SubQType") or ""),
+                    table_html=None,
+                    table_path=str(root / "html" / f"{rec['FileName']}.html"),
+                    image_path=str(root / "image" / f"{rec['FileName']}.png"),
+                )
+            )
     _check_unique(rows, str(root))
     return rows

@@ -49,7 +49,7 @@ def extract_answer(text: str) -> Extraction:
         text = re.split(r"</think>", text, flags=re.I)[-1]
     marks = list(_MARKER.finditer(text))
     if marks:
-        tail = text[marks[-1].end():]
+        tail = text[marks[-1].end() :]
         parsed = _from_json(tail)
         if parsed is not None:
             return Extraction(parsed, "marker", False)
@@ -59,7 +59,7 @@ def extract_answer(text: str) -> Extraction:
         return Extraction(parsed, "json", False)
     phrases = list(_PHRASE.finditer(text))
     if phrases:
-        return Extraction(_clean(_first_line(text[phrases[-1].end():])), "answer_phrase", False)
+        return Extraction(_clean(_first_line(text[phrases[-1].end() :])), "answer_phrase", False)
     lines = [ln for ln in text.splitlines() if ln.strip()]
     if lines:
         return Extraction(_clean(lines[-1]), "last_line", True)

@@ -45,14 +45,14 @@ from lm_eval_ext.tables.tokens import PromptCounter, resolve_budget
 from lm_eval_ext.tables.truncate import TruncationStats, fit_table
 
 __all__ = [
-    "load_html_table_qa",
-    "load_realhitbench_docs",
-    "doc_to_text",
-    "doc_to_image",
-    "process_results",
-    "build_docs",
     "SKIPPED_KEY",
     "SKIPPED_SPLIT",
+    "build_docs",
+    "doc_to_image",
+    "doc_to_text",
+    "load_html_table_qa",
+    "load_realhitbench_docs",
+    "process_results",
 ]
 
 #: task-metadata key under which skipped questions are recorded (``results_*.json`` configs).
@@ -68,7 +68,7 @@ def load_html_table_qa(**kwargs: Any):
     """``custom_dataset`` for the generic task: reads metadata ``data_path`` (jsonl/json)."""
     if not kwargs.get("data_path"):
         raise ValueError(
-            "html_table_qa needs a data file: --metadata '{\"data_path\": \"/path/qa.jsonl\"}'"
+            'html_table_qa needs a data file: --metadata \'{"data_path": "/path/qa.jsonl"}\''
         )
     records = load_generic(kwargs["data_path"])
     modality = kwargs.get("modality", "text_html")
@@ -93,13 +93,17 @@ def _excluded(records: list[TableQA], meta: dict[str, Any]) -> list[TableQA]:
         log.warning(
             "html_table_qa: excluded %d of %d questions (question types %s, sub types %s: "
             "chart generation / LLM-judge items are not scored by this task)",
-            len(records) - len(kept), len(records), sorted(types), sorted(subs),
+            len(records) - len(kept),
+            len(records),
+            sorted(types),
+            sorted(subs),
         )
     return kept
 
 
-def _drop_missing(records: list[TableQA], modality: str, meta: dict[str, Any],
-                  source: str) -> tuple[list[TableQA], list[MissingFile]]:
+def _drop_missing(
+    records: list[TableQA], modality: str, meta: dict[str, Any], source: str
+) -> tuple[list[TableQA], list[MissingFile]]:
     """Stop on questions whose files are unusable, or skip them with ``skip_missing_tables``."""
     missing = missing_files(records, modality)
     if not missing:
@@ -117,10 +121,15 @@ def _drop_missing(records: list[TableQA], modality: str, meta: dict[str, Any],
         raise TableFileError(
             f"{what}: every question's file is unusable, nothing to evaluate:\n{listing}"
         )
-    log.warning("html_table_qa: skip_missing_tables: skipping %s (question id: file):\n%s",
-                what, listing)
-    log.warning("html_table_qa: %d of %d docs: %d skipped (missing table files)",
-                len(kept), len(records), len(bad))
+    log.warning(
+        "html_table_qa: skip_missing_tables: skipping %s (question id: file):\n%s", what, listing
+    )
+    log.warning(
+        "html_table_qa: %d of %d docs: %d skipped (missing table files)",
+        len(kept),
+        len(records),
+        len(bad),
+    )
     return kept, missing
 
 
@@ -128,24 +137,31 @@ def _flag(value: Any) -> bool:
     return str(value).strip().lower() in _TRUE if isinstance(value, str) else bool(value)
 
 
-def _counter_and_budget(meta: dict[str, Any], modality: str) -> tuple[PromptCounter | None, int | None]:
+def _counter_and_budget(
+    meta: dict[str, Any], modality: str
+) -> tuple[PromptCounter | None, int | None]:
     if modality == "image":
         return None, None
     source = tokenizer_source(meta)
     if source is None:
         if meta.get("max_input_tokens"):
-            raise ValueError("html_table_qa: max_input_tokens needs a tokenizer (model_args pretrained=...)")
+            raise ValueError(
+                "html_table_qa: max_input_tokens needs a tokenizer (model_args pretrained=...)"
+            )
         log.warning("html_table_qa: no tokenizer in metadata; tables are compacted, not truncated")
         return None, None
     tokenizer = load_tokenizer(source)
     mode = str(meta.get("apply_chat_template", "auto")).lower()
-    chat = mode in {"true", "1", "yes"} or (mode == "auto" and bool(getattr(tokenizer, "chat_template", None)))
+    chat = mode in {"true", "1", "yes"} or (
+        mode == "auto" and bool(getattr(tokenizer, "chat_template", None))
+    )
     budget = resolve_budget(meta, tokenizer, int(meta.get("max_gen_toks") or 256))
     return PromptCounter(tokenizer, chat=chat), budget
 
 
-def build_docs(records: list[TableQA], modality: str, meta: dict[str, Any],
-               source: str = "html_table_qa"):
+def build_docs(
+    records: list[TableQA], modality: str, meta: dict[str, Any], source: str = "html_table_qa"
+):
     """Fit every record's table into the prompt budget; return ``DatasetDict({"test": ...})``.
 
     Questions with unusable files stop the build (:class:`TableFileError`) unless
@@ -160,17 +176,26 @@ def build_docs(records: list[TableQA], modality: str, meta: dict[str, Any],
         raise LmEvalExtError(f"{source}: no questions to evaluate (empty data, or all excluded)")
     records, skipped = _drop_missing(records, modality, meta, source)
     counter, budget = _counter_and_budget(meta, modality)
-    docs = [_build_doc(r, modality, counter, budget)
-            for r in tqdm(records, desc=f"html_table_qa: fitting tables ({modality})", leave=False)]
+    docs = [
+        _build_doc(r, modality, counter, budget)
+        for r in tqdm(records, desc=f"html_table_qa: fitting tables ({modality})", leave=False)
+    ]
     truncated = sum(d["truncation"]["truncated"] for d in docs)
-    log.info("html_table_qa: %d docs, budget %s tokens, %d tables truncated", len(docs), budget, truncated)
+    log.info(
+        "html_table_qa: %d docs, budget %s tokens, %d tables truncated",
+        len(docs),
+        budget,
+        truncated,
+    )
     splits = {"test": datasets.Dataset.from_list(docs)}
     if skipped:
         splits[SKIPPED_SPLIT] = datasets.Dataset.from_list([asdict(m) for m in skipped])
     return datasets.DatasetDict(splits)
 
 
-def _build_doc(rec: TableQA, modality: str, counter: PromptCounter | None, budget: int | None) -> dict:
+def _build_doc(
+    rec: TableQA, modality: str, counter: PromptCounter | None, budget: int | None
+) -> dict:
     answer_format = rec.answer_format or answer_format_for(rec.question_type, rec.sub_type)
 
     def render(table: str) -> str:
@@ -188,9 +213,15 @@ def _build_doc(rec: TableQA, modality: str, counter: PromptCounter | None, budge
 
             table = compact_html(html).render()
     return {
-        "id": rec.id, "question": rec.question, "answer": rec.answer,
-        "question_type": rec.question_type, "sub_type": rec.sub_type, "modality": modality,
-        "answer_format": answer_format, "table_html": table, "image_path": rec.image_path,
+        "id": rec.id,
+        "question": rec.question,
+        "answer": rec.answer,
+        "question_type": rec.question_type,
+        "sub_type": rec.sub_type,
+        "modality": modality,
+        "answer_format": answer_format,
+        "table_html": table,
+        "image_path": rec.image_path,
         "truncation": stats.to_dict(),
     }
 

@@ -24,9 +24,35 @@ _UNWRAP_TAGS = ("span", "font", "a", "nobr", "o:p")
 _KEEP_ATTRS = ("rowspan", "colspan")
 # Removed in one libxml2 pass; anything else left is handled element by element.
 _PRESENTATION_ATTRS = (
-    "class", "style", "height", "width", "align", "valign", "bgcolor", "border", "cellpadding",
-    "cellspacing", "nowrap", "id", "lang", "dir", "face", "size", "color", "x:num", "x:str",
-    "x:fmla", "num", "sdval", "sdnum", "span", "char", "charoff", "frame", "rules", "summary",
+    "class",
+    "style",
+    "height",
+    "width",
+    "align",
+    "valign",
+    "bgcolor",
+    "border",
+    "cellpadding",
+    "cellspacing",
+    "nowrap",
+    "id",
+    "lang",
+    "dir",
+    "face",
+    "size",
+    "color",
+    "x:num",
+    "x:str",
+    "x:fmla",
+    "num",
+    "sdval",
+    "sdnum",
+    "span",
+    "char",
+    "charoff",
+    "frame",
+    "rules",
+    "summary",
 )
 _STRUCTURAL = {"html", "head", "body", "table", "thead", "tbody", "tfoot", "tr"}
 _CELL = {"td", "th"}
@@ -45,7 +71,8 @@ def parse_lenient(html: str) -> tuple[etree._Element | None, list[str]]:
     except (etree.ParserError, ValueError) as err:
         return None, [f"parse failed: {err}"]
     errors = [
-        f"line {e.line}:{e.column}: {e.message}" for e in parser.error_log
+        f"line {e.line}:{e.column}: {e.message}"
+        for e in parser.error_log
         if e.level >= etree.ErrorLevels.ERROR
     ]
     return root, errors[:_MAX_ERRORS]
@@ -59,17 +86,23 @@ def compact_html(html: str) -> CompactDoc:
     """
     root, errors = parse_lenient(html)
     if root is None:
-        return CompactDoc(parts=[html], tables=[], parse_errors=errors or ["no HTML parsed"],
-                          original_chars=len(html))
+        return CompactDoc(
+            parts=[html],
+            tables=[],
+            parse_errors=errors or ["no HTML parsed"],
+            original_chars=len(html),
+        )
     etree.strip_elements(root, *_DROP_ELEMENTS, with_tail=False)
     for img in root.xpath("//img[@alt != '']"):
         img.text = img.get("alt")  # strip_tags below keeps it as text where the image was
     etree.strip_tags(root, "img", *_UNWRAP_TAGS)
     _strip_presentation(root)
-    tables = [split_table(table_el, k)
-              for k, table_el in enumerate(root.xpath("//table[not(ancestor::table)]"))]
+    tables = [
+        split_table(table_el, k)
+        for k, table_el in enumerate(root.xpath("//table[not(ancestor::table)]"))
+    ]
     if not tables:
-        errors = errors + ["no <table> element found"]
+        errors = [*errors, "no <table> element found"]
     body = root.find("body")
     container = body if body is not None else root
     skeleton = _serialise_children(root, container)

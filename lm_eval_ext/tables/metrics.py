@@ -14,7 +14,7 @@ import string
 from collections import Counter
 from functools import lru_cache
 
-__all__ = ["normalize_answer", "exact_match", "token_f1", "rouge_l", "score_answer", "slug"]
+__all__ = ["exact_match", "normalize_answer", "rouge_l", "score_answer", "slug", "token_f1"]
 
 _ARTICLES = frozenset({"a", "an", "the"})
 _PUNCT = str.maketrans("", "", string.punctuation + "“”‘’–—")

@@ -7,7 +7,7 @@ model's image token).
 
 from __future__ import annotations
 
-__all__ = ["MODALITIES", "DEFAULT_ANSWER_FORMAT", "render_prompt", "answer_format_for"]
+__all__ = ["DEFAULT_ANSWER_FORMAT", "MODALITIES", "answer_format_for", "render_prompt"]
 
 MODALITIES = ("text_html", "mix_html", "image")
 DEFAULT_ANSWER_FORMAT = "AnswerName1, AnswerName2..."

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 from lm_eval_ext.tables.table_blocks import CompactDoc, TableBlock, html_text
 
-__all__ = ["Ranking", "PIN_MAX_UNITS", "question_terms", "rank_units", "tokenize"]
+__all__ = ["PIN_MAX_UNITS", "Ranking", "question_terms", "rank_units", "tokenize"]
 
 #: a question term found in at most this many units of a table pins them.
 PIN_MAX_UNITS = 3
@@ -104,8 +104,12 @@ class _TableIndex:
     def postings(self, term: str) -> dict[int, int]:
         """``{unit index: occurrences}`` of the whole token ``term``."""
         if term not in self._postings:
-            candidates = {i for form in _surface_forms(term)
-                          for i, text in enumerate(self.texts) if form in text}
+            candidates = {
+                i
+                for form in _surface_forms(term)
+                for i, text in enumerate(self.texts)
+                if form in text
+            }
             counts = {i: self._counts(i)[term] for i in sorted(candidates)}
             self._postings[term] = {i: n for i, n in counts.items() if n}
         return self._postings[term]
@@ -161,15 +165,21 @@ def rank_units(doc: CompactDoc, question: str) -> Ranking:
     strong.sort(key=lambda u: (-quoted[u], -score[u], u))
     order = first + strong
     seen = set(order)
-    near = sorted({(k, i + d) for k, i in order for d in (-1, 1)
-                   if 0 <= i + d < len(doc.tables[k].units)} - seen)
+    near = sorted(
+        {(k, i + d) for k, i in order for d in (-1, 1) if 0 <= i + d < len(doc.tables[k].units)}
+        - seen
+    )
     seen.update(near)
     weak = [u for u in weak if u not in seen]
     seen.update(weak)
-    rest = [(k, i) for k, t in enumerate(doc.tables) for i in range(len(t.units))
-            if (k, i) not in seen]
-    return Ranking(order=order + near + weak + rest,
-                   matched_rows=_rows(doc, set(score) | pinned), pinned_rows=_rows(doc, pinned))
+    rest = [
+        (k, i) for k, t in enumerate(doc.tables) for i in range(len(t.units)) if (k, i) not in seen
+    ]
+    return Ranking(
+        order=order + near + weak + rest,
+        matched_rows=_rows(doc, set(score) | pinned),
+        pinned_rows=_rows(doc, pinned),
+    )
 
 
 def _quoted_cells(doc: CompactDoc, units: set[Key], question: list[str]) -> dict[Key, int]:
@@ -177,12 +187,18 @@ def _quoted_cells(doc: CompactDoc, units: set[Key], question: list[str]) -> dict
     keys = sorted(units)
     cells = [_CELL_HTML.findall(doc.tables[k].units[i].html) for k, i in keys]
     texts = iter(html_text([c for unit_cells in cells for c in unit_cells]))
-    quoted_spans = {tuple(question[j : j + n]) for n in range(1, len(question) + 1)
-                    for j in range(len(question) - n + 1)}
+    quoted_spans = {
+        tuple(question[j : j + n])
+        for n in range(1, len(question) + 1)
+        for j in range(len(question) - n + 1)
+    }
     out = {}
-    for key, unit_cells in zip(keys, cells):
-        lengths = [len(t) for t in (tuple(tokenize(next(texts))) for _ in unit_cells)
-                   if t and t in quoted_spans]
+    for key, unit_cells in zip(keys, cells, strict=True):
+        lengths = [
+            len(t)
+            for t in (tuple(tokenize(next(texts))) for _ in unit_cells)
+            if t and t in quoted_spans
+        ]
         out[key] = max(lengths, default=0)
     return out
 

@@ -19,7 +19,13 @@ from itertools import accumulate
 from lxml import etree
 
 __all__ = [
-    "CompactDoc", "TableBlock", "Unit", "count_gaps", "gap_marker", "html_text", "split_table",
+    "CompactDoc",
+    "TableBlock",
+    "Unit",
+    "count_gaps",
+    "gap_marker",
+    "html_text",
+    "split_table",
 ]
 
 _CELL = {"td", "th"}
@@ -165,9 +171,12 @@ def split_table(table_el: etree._Element, k: int) -> TableBlock:
     in_thead = [r.getparent().tag == "thead" for r in rows]
     n_header = _count_header_rows(rows, in_thead)
     header_html = [_row_html(r) for r in rows[:n_header]]
-    spans = _rowspans(table_el.xpath(
-        "./tr[*[@rowspan]] | ./thead/tr[*[@rowspan]] | ./tbody/tr[*[@rowspan]] | ./tfoot/tr[*[@rowspan]]"
-    ))
+    spans = _rowspans(
+        table_el.xpath(
+            "./tr[*[@rowspan]] | ./thead/tr[*[@rowspan]] | ./tbody/tr[*[@rowspan]]"
+            " | ./tfoot/tr[*[@rowspan]]"
+        )
+    )
     units = _group_units(rows[n_header:], spans)
     n_cols = max((_row_width(r) for r in rows[: n_header + 50]), default=1)
     for section in table_el.xpath("./thead | ./tbody | ./tfoot"):

@@ -37,6 +37,8 @@ class TableQATask(ConfigurableTask):
         if self.config.metadata is None:
             self.config.metadata = {}
         self.config.metadata[SKIPPED_KEY] = {
-            "docs_total": n_kept + n_skipped, "docs_kept": n_kept, "docs_skipped": n_skipped,
+            "docs_total": n_kept + n_skipped,
+            "docs_kept": n_kept,
+            "docs_skipped": n_skipped,
             "files": files,
         }

@@ -21,10 +21,10 @@ from lm_eval_ext.errors import LmEvalExtError
 
 __all__ = [
     "PromptCounter",
-    "load_tokenizer",
-    "resolve_budget",
     "count_pieces",
     "estimate_tokens",
+    "load_tokenizer",
+    "resolve_budget",
 ]
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,9 @@ def resolve_budget(metadata: Mapping[str, Any], tokenizer: Any, max_gen_toks: in
         try:
             config = load_model_config(metadata)
         except LmEvalExtError as err:
-            log.warning("html_table_qa: no model config (%s); using the tokenizer's max length",
-                        err)
+            log.warning(
+                "html_table_qa: no model config (%s); using the tokenizer's max length", err
+            )
             config = None
         max_length = resolve_max_length(config, tokenizer)
     budget = int(max_length) - int(max_gen_toks) - reserve

@@ -76,8 +76,9 @@ def _marker_costs(doc: CompactDoc, counter: PromptCounter) -> list[int]:
     """Tokens of one gap marker per table (the widest row numbers, plus one for safety)."""
     cache = doc.token_cache.setdefault("markers:" + counter.key, {})
     if "costs" not in cache:
-        markers = [gap_marker(max(t.n_body_rows - 1, 1), t.n_body_rows, t.n_cols)
-                   for t in doc.tables]
+        markers = [
+            gap_marker(max(t.n_body_rows - 1, 1), t.n_body_rows, t.n_cols) for t in doc.tables
+        ]
         cache["costs"] = [n + 1 for n in count_pieces(counter.tokenizer, markers)]
     return cache["costs"]
 
@@ -128,7 +129,7 @@ def _select(doc, order, counter, room) -> tuple[_Selection, bool]:
         batch = order[start : start + _BATCH]
         todo = [u for u in batch if u not in counts]
         texts = [doc.tables[k].units[i].html for k, i in todo]
-        counts.update(zip(todo, count_pieces(counter.tokenizer, texts)))
+        counts.update(zip(todo, count_pieces(counter.tokenizer, texts), strict=True))
         for u in batch:
             cost = selection.cost(u)
             if used + cost > room:
@@ -201,7 +202,9 @@ def _fit(html, question, render, counter, stats) -> FitResult:
     stats.rows_kept = sum(doc.tables[k].units[i].n_rows for k, i in selection.chosen)
     stats.rows_dropped = stats.body_rows - stats.rows_kept
     stats.truncated = stats.rows_dropped > 0
-    stats.gaps = sum(count_gaps(len(t.units), kept) for t, kept in zip(doc.tables, selection.kept))
+    stats.gaps = sum(
+        count_gaps(len(t.units), kept) for t, kept in zip(doc.tables, selection.kept, strict=True)
+    )
     return FitResult(table_html=table_html, prompt=prompt, stats=stats)
 
 
@@ -229,7 +232,8 @@ def _compact_stats(doc, counter, base_table, complete, stats) -> None:
     counts = _unit_counts(doc, counter)
     markers = [gap_marker(1, t.n_body_rows, t.n_cols) for t in doc.tables if t.units]
     base = sum(count_pieces(counter.tokenizer, [base_table])) - sum(
-        count_pieces(counter.tokenizer, markers))
+        count_pieces(counter.tokenizer, markers)
+    )
     counted = list(counts)
     tokens = sum(counts.values())
     if not complete:

@@ -13,15 +13,46 @@ from collections.abc import Sequence
 from lm_eval_ext.vqa._contractions import CONTRACTIONS
 
 NUMBER_MAP = {
-    "none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
+    "none": "0",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
 }
 ARTICLES = frozenset({"a", "an", "the"})
 # The official pattern: "(?!<=\d)" is a (harmless) typo for a look-behind, kept for fidelity.
 PERIOD_STRIP = re.compile(r"(?!<=\d)(\.)(?!\d)")
 COMMA_STRIP = re.compile(r"(?<=\d)(\,)+(?=\d)")
-PUNCTUATIONS = [";", r"/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-",
-                ">", "<", "@", "`", ",", "?", "!"]
+PUNCTUATIONS = [
+    ";",
+    r"/",
+    "[",
+    "]",
+    '"',
+    "{",
+    "}",
+    "(",
+    ")",
+    "=",
+    "+",
+    "\\",
+    "_",
+    "-",
+    ">",
+    "<",
+    "@",
+    "`",
+    ",",
+    "?",
+    "!",
+]
 
 
 def _word_tokenize(text: str) -> str:

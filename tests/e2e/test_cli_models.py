@@ -16,9 +16,21 @@ TASK = "ext_sample_mc"
 
 def _cli_args(tasks_dir, model: str, model_args: str, out) -> list[str]:
     return [
-        "--include_path", str(tasks_dir), "--tasks", TASK, "--model", model,
-        "--model_args", model_args, "--device", "cpu", "--batch_size", "4",
-        "--log_samples", "--output_path", str(out),
+        "--include_path",
+        str(tasks_dir),
+        "--tasks",
+        TASK,
+        "--model",
+        model,
+        "--model_args",
+        model_args,
+        "--device",
+        "cpu",
+        "--batch_size",
+        "4",
+        "--log_samples",
+        "--output_path",
+        str(out),
     ]
 
 
@@ -38,7 +50,7 @@ def test_mgm_lora_without_adapter_matches_hf(tiny_world, tasks_dir, tmp_path):
     hf_ll = _loglikelihoods(read_samples(tmp_path / "hf", TASK))
     assert len(ours_ll) == len(hf_ll) == 80
     # equal up to float32 summation order: mgm_lora scores a shared context once (KV cache)
-    assert max(abs(a - b) for a, b in zip(ours_ll, hf_ll)) < 1e-4
+    assert max(abs(a - b) for a, b in zip(ours_ll, hf_ll, strict=True)) < 1e-4
 
 
 def test_run_subcommand_with_lora_matches_unmerged_peft(tiny_world, tasks_dir, tmp_path):
@@ -47,7 +59,9 @@ def test_run_subcommand_with_lora_matches_unmerged_peft(tiny_world, tasks_dir, t
 
     model_args = f"pretrained={tiny_world.model_dir},lora={tiny_world.lora_dir},dtype=float32"
     # `lm-eval run ...` spelling, started from an unrelated working directory
-    run_lm_eval(["run", *_cli_args(tasks_dir, "mgm_lora", model_args, tmp_path / "out")], cwd=tmp_path)
+    run_lm_eval(
+        ["run", *_cli_args(tasks_dir, "mgm_lora", model_args, tmp_path / "out")], cwd=tmp_path
+    )
     results = read_results(tmp_path / "out")
     assert results["config"]["model"] == "mgm_lora"
     samples = read_samples(tmp_path / "out", TASK)
@@ -55,15 +69,26 @@ def test_run_subcommand_with_lora_matches_unmerged_peft(tiny_world, tasks_dir, t
 
     requests = [
         Instance("loglikelihood", s["doc"], (a["arg_0"], a["arg_1"]), i)
-        for s in samples for i, a in enumerate(s["arguments"].values())
+        for s in samples
+        for i, a in enumerate(s["arguments"].values())
     ]
     tokenizer = AutoTokenizer.from_pretrained(tiny_world.model_dir)
     base = AutoModelForCausalLM.from_pretrained(tiny_world.model_dir, dtype=torch.float32)
-    plain = [ll for ll, _ in HFLM(pretrained=base, tokenizer=tokenizer, batch_size=4).loglikelihood(requests)]
+    plain = [
+        ll
+        for ll, _ in HFLM(pretrained=base, tokenizer=tokenizer, batch_size=4).loglikelihood(
+            requests
+        )
+    ]
     unmerged = PeftModel.from_pretrained(base, str(tiny_world.lora_dir)).eval()
-    reference = [ll for ll, _ in HFLM(pretrained=unmerged, tokenizer=tokenizer, batch_size=4).loglikelihood(requests)]
+    reference = [
+        ll
+        for ll, _ in HFLM(pretrained=unmerged, tokenizer=tokenizer, batch_size=4).loglikelihood(
+            requests
+        )
+    ]
 
     ours = _loglikelihoods(samples)
     assert len(ours) == len(reference) == 80
-    assert max(abs(a - b) for a, b in zip(ours, reference)) < 1e-4
-    assert max(abs(a - b) for a, b in zip(ours, plain)) > 1e-2
+    assert max(abs(a - b) for a, b in zip(ours, reference, strict=True)) < 1e-4
+    assert max(abs(a - b) for a, b in zip(ours, plain, strict=True)) > 1e-2

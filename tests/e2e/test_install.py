@@ -39,16 +39,35 @@ def _fresh_venv(root: Path) -> Path:
 
 def _pip_install(venv: Path, *spec: str, cwd: Path) -> None:
     subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(venv / "bin" / "python"), "install",
-         "--quiet", "--no-deps", "--no-build-isolation", "--no-index", *spec],
-        cwd=cwd, check=True, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(venv / "bin" / "python"),
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            *spec,
+        ],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+        text=True,
     )
 
 
 def _autoload_import_us(python: Path, cwd: Path) -> int:
     """Microseconds spent importing our modules at interpreter start (``-X importtime``)."""
-    out = subprocess.run([str(python), "-X", "importtime", "-c", "pass"], cwd=cwd,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(python), "-X", "importtime", "-c", "pass"],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     cumulative = [
         int(m.group(1))
         for m in re.finditer(r"^import time:\s+\d+ \|\s+(\d+) \|\s+lm_eval_ext", out.stderr, re.M)
@@ -59,14 +78,18 @@ def _autoload_import_us(python: Path, cwd: Path) -> int:
 @pytest.mark.parametrize("editable", [False, True], ids=["install", "editable"])
 def test_fresh_venv_install_registers_models(tmp_path, editable):
     src = tmp_path / "src"
-    shutil.copytree(REPO_ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info"))
+    shutil.copytree(
+        REPO_ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "__pycache__", "*.egg-info")
+    )
     venv = _fresh_venv(tmp_path)
     _pip_install(venv, *(["-e", str(src)] if editable else [str(src)]), cwd=tmp_path)
     python = venv / "bin" / "python"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
 
-    out = subprocess.run([str(python), "-c", RESOLVE], cwd=elsewhere, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(python), "-c", RESOLVE], cwd=elsewhere, capture_output=True, text=True, check=True
+    )
     assert out.stdout.split() == ["lm_eval_ext.models.mgm_lora", "HFLM", "DummyLM"]
 
     # the start-up hook imports only our two tiny modules: well under the 20 ms budget
@@ -75,8 +98,15 @@ def test_fresh_venv_install_registers_models(tmp_path, editable):
 
     # the entry point for a future lm-eval with plugin discovery is declared
     eps = subprocess.run(
-        [str(python), "-c", "from importlib.metadata import entry_points; "
-         "print([e.value for e in entry_points(group='lm_eval.models')])"],
-        cwd=elsewhere, capture_output=True, text=True, check=True,
+        [
+            str(python),
+            "-c",
+            "from importlib.metadata import entry_points; "
+            "print([e.value for e in entry_points(group='lm_eval.models')])",
+        ],
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "lm_eval_ext.models.mgm_lora:MGMLoRALM" in eps.stdout

@@ -12,9 +12,9 @@ import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
+from lm_eval_ext.demo.tiny_world import build_lora_adapter, build_tiny_causal_lm
 from lm_eval_ext.errors import AdapterMismatchError, CheckpointError, ModelArgsError
 from lm_eval_ext.models.mgm_lora import MGMLoRALM
-from lm_eval_ext.demo.tiny_world import build_lora_adapter, build_tiny_causal_lm
 
 LL_REQUESTS = [
     ("Question: What is the capital of France?\nAnswer:", " Paris"),
@@ -23,7 +23,12 @@ LL_REQUESTS = [
     ("", "A sentence with no context at all."),
 ]
 ROLLING_TEXTS = ["The red cat sat on the old tree because the sun was hot. " * 3]
-GEN_REQUESTS = [("Question: What is the capital of France?\nAnswer:", {"until": ["\n"], "max_gen_toks": 6, "do_sample": False})]
+GEN_REQUESTS = [
+    (
+        "Question: What is the capital of France?\nAnswer:",
+        {"until": ["\n"], "max_gen_toks": 6, "do_sample": False},
+    )
+]
 
 
 def _instances(kind: str, args_list: list[tuple]) -> list[Instance]:
@@ -48,13 +53,15 @@ def base_lm(tiny_world):
 
 @pytest.fixture(scope="module")
 def merged_lm(tiny_world):
-    return MGMLoRALM(pretrained=str(tiny_world.model_dir), lora=str(tiny_world.lora_dir), **_common())
+    return MGMLoRALM(
+        pretrained=str(tiny_world.model_dir), lora=str(tiny_world.lora_dir), **_common()
+    )
 
 
 def test_fresh_interpreter_resolves_ours_and_builtins():
     code = (
         "from lm_eval.api.registry import get_model\n"
-        "print(get_model('mgm_lora').__name__, get_model('hf').__name__, get_model('dummy').__name__)"
+        "print(*(get_model(m).__name__ for m in ('mgm_lora', 'hf', 'dummy')))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["MGMLoRALM", "HFLM", "DummyLM"]
@@ -63,7 +70,7 @@ def test_fresh_interpreter_resolves_ours_and_builtins():
 def _assert_close(ours: list, ref: list, tol: float = 1e-4) -> None:
     """Same greedy flags, log-probs equal up to float32 summation order (KV-cache scoring)."""
     assert len(ours) == len(ref)
-    for a, b in zip(ours, ref):
+    for a, b in zip(ours, ref, strict=True):
         a, b = (a, None) if isinstance(a, float) else a, (b, None) if isinstance(b, float) else b
         assert abs(a[0] - b[0]) < tol and a[1] == b[1], (a, b)
 
@@ -77,7 +84,9 @@ def test_without_lora_behaves_like_hf(tiny_world, base_lm):
         base_lm.loglikelihood_rolling(rolling, disable_tqdm=True),
     )
     gen = _instances("generate_until", GEN_REQUESTS)
-    assert ours.generate_until(gen, disable_tqdm=True) == base_lm.generate_until(gen, disable_tqdm=True)
+    assert ours.generate_until(gen, disable_tqdm=True) == base_lm.generate_until(
+        gen, disable_tqdm=True
+    )
 
 
 def test_lora_is_merged_and_matches_unmerged_peft(tiny_world, base_lm, merged_lm):
@@ -96,9 +105,11 @@ def test_lora_is_merged_and_matches_unmerged_peft(tiny_world, base_lm, merged_lm
         batch_size=2,
     )
     ours, ref, plain = _lls(merged_lm), _lls(reference), _lls(base_lm)
-    assert max(abs(a[0] - b[0]) for a, b in zip(ours, ref)) < 1e-4
+    assert max(abs(a[0] - b[0]) for a, b in zip(ours, ref, strict=True)) < 1e-4
     assert [a[1] for a in ours] == [b[1] for b in ref]
-    assert min(abs(a[0] - c[0]) for a, c in zip(ours, plain)) > 1e-3  # the adapter matters
+    assert (
+        min(abs(a[0] - c[0]) for a, c in zip(ours, plain, strict=True)) > 1e-3
+    )  # the adapter matters
 
 
 def test_model_info_records_adapter(tiny_world, merged_lm):
@@ -146,7 +157,9 @@ def other_base_adapter(tiny_world, tmp_path_factory):
 
 
 def test_adapter_for_another_base_shape_mismatch(tiny_world, other_base_adapter):
-    with pytest.raises(AdapterMismatchError, match=f"lora={other_base_adapter}: the adapter does not fit"):
+    with pytest.raises(
+        AdapterMismatchError, match=f"lora={other_base_adapter}: the adapter does not fit"
+    ):
         MGMLoRALM(pretrained=str(tiny_world.model_dir), lora=str(other_base_adapter), **_common())
 
 
@@ -167,8 +180,12 @@ def test_journal_args_in_a_constructor_fail_clearly(tiny_world, tmp_path, wrappe
 
     cls = {"MGMLoRALM": MGMLoRALM, "QwenVLLM": QwenVLLM}[wrapper]
     with pytest.raises(ModelArgsError) as info:
-        cls(pretrained=str(tiny_world.model_dir), journal=str(tmp_path / "j"), journal_chunk=8,
-            **_common())
+        cls(
+            pretrained=str(tiny_world.model_dir),
+            journal=str(tmp_path / "j"),
+            journal_chunk=8,
+            **_common(),
+        )
     message = str(info.value)
     assert f"journal=, journal_chunk= passed to the {wrapper}(...) constructor" in message
     assert "switch the resume layer on at model creation" in message
@@ -181,9 +198,14 @@ def test_create_from_arg_obj_with_journal_returns_a_journaled_model(tiny_world, 
     from lm_eval_ext.resume import close_open_journals
 
     journal = tmp_path / "journal"
-    lm = MGMLoRALM.create_from_arg_obj({"pretrained": str(tiny_world.model_dir),
-                                        "lora": str(tiny_world.lora_dir),
-                                        "journal": str(journal), **_common()})
+    lm = MGMLoRALM.create_from_arg_obj(
+        {
+            "pretrained": str(tiny_world.model_dir),
+            "lora": str(tiny_world.lora_dir),
+            "journal": str(journal),
+            **_common(),
+        }
+    )
     try:
         assert type(lm).__name__ == "JournaledLM"
         assert type(lm.lm) is MGMLoRALM

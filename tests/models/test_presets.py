@@ -13,6 +13,7 @@ from lm_eval_ext.models.dispatch import ARCHITECTURE_CLASSES
 from lm_eval_ext.models.model_args import check_known_args
 from tests.support.lm_eval_runs import read_results, run_lm_eval
 
+
 def _import(target: str) -> type:
     import importlib
 
@@ -43,7 +44,9 @@ def test_preset_is_a_valid_lm_eval_config(preset):
 
 
 def test_smollm2_preset_pins_the_checkpoint():
-    args = EvaluatorConfig.load_yaml_config(PRESETS[0].with_name("smollm2-1.7b-step125000.yaml"))["model_args"]
+    args = EvaluatorConfig.load_yaml_config(PRESETS[0].with_name("smollm2-1.7b-step125000.yaml"))[
+        "model_args"
+    ]
     assert args["pretrained"] == "HuggingFaceTB/SmolLM2-1.7B-intermediate-checkpoints"
     assert args["revision"] == "step-125000"
     assert args["dtype"] == "bfloat16"
@@ -57,8 +60,18 @@ def test_tiny_preset_runs_through_lm_eval_config(tiny_world, tasks_dir, tmp_path
     config = tmp_path / "tiny.yaml"
     config.write_text(yaml.safe_dump(preset))
     run_lm_eval(
-        ["--config", str(config), "--include_path", str(tasks_dir), "--tasks", "ext_sample_mc",
-         "--limit", "4", "--output_path", str(tmp_path / "out")],
+        [
+            "--config",
+            str(config),
+            "--include_path",
+            str(tasks_dir),
+            "--tasks",
+            "ext_sample_mc",
+            "--limit",
+            "4",
+            "--output_path",
+            str(tmp_path / "out"),
+        ],
         cwd=tmp_path,
     )
     results = read_results(tmp_path / "out")

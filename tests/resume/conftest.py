@@ -8,6 +8,7 @@ import pytest
 
 from tests.support.lm_eval_runs import journaled_cli_args, run_lm_eval
 
+
 @pytest.fixture(scope="session")
 def clean_cli_run(tiny_world, tasks_dir, tmp_path_factory) -> Path:
     """The output of one uninterrupted journaled ``lm_eval`` run (the reference)."""

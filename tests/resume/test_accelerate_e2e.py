@@ -39,15 +39,32 @@ CHUNK = 8  # journal_chunk: several journal writes per request type
 
 
 def _model_args(world, journal: Path) -> dict[str, str]:
-    return {"pretrained": str(world.model_dir), "lora": str(world.lora_dir),
-            "journal": str(journal), "journal_chunk": str(CHUNK)}
+    return {
+        "pretrained": str(world.model_dir),
+        "lora": str(world.lora_dir),
+        "journal": str(journal),
+        "journal_chunk": str(CHUNK),
+    }
 
 
 def _cli_args(world, tasks_dir: Path, out: Path, journal: Path) -> list[str]:
     model_args = ",".join(f"{k}={v}" for k, v in _model_args(world, journal).items())
-    return ["--include_path", str(tasks_dir / "sample"), "--tasks", ",".join(TASKS),
-            "--model", "mgm_lora", "--model_args", model_args, "--device", "cpu",
-            "--batch_size", "4", "--output_path", str(out)]
+    return [
+        "--include_path",
+        str(tasks_dir / "sample"),
+        "--tasks",
+        ",".join(TASKS),
+        "--model",
+        "mgm_lora",
+        "--model_args",
+        model_args,
+        "--device",
+        "cpu",
+        "--batch_size",
+        "4",
+        "--output_path",
+        str(out),
+    ]
 
 
 @contextmanager
@@ -65,24 +82,46 @@ def _one_torch_thread() -> Iterator[None]:
 def _single_process_baseline(world, tasks_dir: Path, journal: Path) -> dict:
     """An in-process journaled run (no CLI start-up): the reference results and journal."""
     args = _model_args(world, journal)
-    manager = TaskManager(include_path=str(tasks_dir / "sample"), include_defaults=False,
-                          metadata=dict(args))
+    manager = TaskManager(
+        include_path=str(tasks_dir / "sample"), include_defaults=False, metadata=dict(args)
+    )
     with _one_torch_thread():
-        return lm_eval.simple_evaluate(model="mgm_lora", model_args=args, tasks=list(TASKS),
-                                       task_manager=manager, batch_size=4, device="cpu")
+        return lm_eval.simple_evaluate(
+            model="mgm_lora",
+            model_args=args,
+            tasks=list(TASKS),
+            task_manager=manager,
+            batch_size=4,
+            device="cpu",
+        )
 
 
 def _accelerate_launch(args: list[str], cwd: Path, processes: int = 2) -> None:
     """``lm_eval ARGS`` under ``accelerate launch`` with ``processes`` CPU ranks (gloo)."""
     accelerate = str(Path(sys.executable).with_name("accelerate"))
-    launch = [accelerate, "launch", "--multi_gpu", "--num_processes", str(processes),
-              "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-              "--main_process_port", "0",  # a free port: tests may run side by side
-              "-m", "lm_eval", *args]
+    launch = [
+        accelerate,
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(processes),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "0",  # a free port: tests may run side by side
+        "-m",
+        "lm_eval",
+        *args,
+    ]
     env = {**os.environ, **OFFLINE_ENV, "ACCELERATE_USE_CPU": "1"}
     proc = subprocess.run(launch, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, (
-        f"accelerate launch exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+        f"accelerate launch exited {proc.returncode}:\n{proc.stderr[-4000:]}"
+    )
 
 
 def _file_responses(path: Path) -> dict[str, object]:
@@ -143,9 +182,11 @@ def test_two_process_run_journals_per_rank_and_resumes_single_process(
     assert 0 < len(missing) < len(base_resps)
     resumed = tmp_path / "resumed"
     run_lm_eval(_cli_args(tiny_world, tasks_dir, resumed, journal), cwd=tmp_path)
-    recomputed = [r.key for r in scan_file(journal / "main.jsonl").records
-                  if isinstance(r, ResponseRecord)]
+    recomputed = [
+        r.key for r in scan_file(journal / "main.jsonl").records if isinstance(r, ResponseRecord)
+    ]
     assert sorted(recomputed) == sorted(missing), "the rerun computed other requests"
-    _assert_same_responses(_file_responses(journal / "main.jsonl"),
-                           {k: base_resps[k] for k in recomputed})
+    _assert_same_responses(
+        _file_responses(journal / "main.jsonl"), {k: base_resps[k] for k in recomputed}
+    )
     _assert_same_metrics(read_results(resumed)["results"], baseline["results"])

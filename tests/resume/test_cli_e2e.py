@@ -12,22 +12,31 @@ import numpy as np
 import pytest
 
 from lm_eval_ext.resume.online.options import FAIL_ENV
-from tests.support.lm_eval_runs import OFFLINE_ENV, SAMPLE_TASKS, read_results, read_samples
+from tests.support.lm_eval_runs import (
+    OFFLINE_ENV,
+    SAMPLE_TASKS,
+    read_results,
+    read_samples,
+    run_lm_eval,
+)
 from tests.support.lm_eval_runs import journaled_cli_args as _args
-from tests.support.lm_eval_runs import run_lm_eval
 
 pytestmark = pytest.mark.e2e
 
 
 def _ext(*args: str) -> subprocess.CompletedProcess:
     exe = str(Path(sys.executable).with_name("lm-eval-ext"))
-    return subprocess.run([exe, *args], capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **OFFLINE_ENV})
+    return subprocess.run(
+        [exe, *args], capture_output=True, text=True, timeout=600, env={**os.environ, **OFFLINE_ENV}
+    )
 
 
 def _acc(rows: list[dict], skip: set[int]) -> float:
-    hits = [float(np.argmax([float(r[0]) for r in row["filtered_resps"]]) == int(row["target"]))
-            for row in rows if row["doc_id"] not in skip]
+    hits = [
+        float(np.argmax([float(r[0]) for r in row["filtered_resps"]]) == int(row["target"]))
+        for row in rows
+        if row["doc_id"] not in skip
+    ]
     return sum(hits) / len(hits)
 
 
@@ -73,13 +82,24 @@ def test_cli_shards_merge_into_the_single_run(tiny_world, tasks_dir, tmp_path):
     from tests.support.chat_world import model_with_chat_template
     from tests.support.results_diff import json_differences
 
-    world = SimpleNamespace(model_dir=model_with_chat_template(tiny_world.model_dir,
-                                                               tmp_path / "chat-model"),
-                            lora_dir=tiny_world.lora_dir)
-    settings = ["--apply_chat_template", "--system_instruction", "Read carefully.",
-                "--num_fewshot", "2", "--limit", "10"]
-    for out, extra in (("single", ""), ("shard0", ",journal_shard=0/2"),
-                       ("shard1", ",journal_shard=1/2")):
+    world = SimpleNamespace(
+        model_dir=model_with_chat_template(tiny_world.model_dir, tmp_path / "chat-model"),
+        lora_dir=tiny_world.lora_dir,
+    )
+    settings = [
+        "--apply_chat_template",
+        "--system_instruction",
+        "Read carefully.",
+        "--num_fewshot",
+        "2",
+        "--limit",
+        "10",
+    ]
+    for out, extra in (
+        ("single", ""),
+        ("shard0", ",journal_shard=0/2"),
+        ("shard1", ",journal_shard=1/2"),
+    ):
         run_lm_eval(_args(world, tasks_dir, tmp_path / out, extra) + settings, cwd=tmp_path)
         if extra:  # a shard's own results cover the docs it computed, the rest is excluded
             counts = read_results(tmp_path / out)["n-samples"]["ext_sample_mc"]

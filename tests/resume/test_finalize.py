@@ -19,13 +19,21 @@ TASKS = ["ext_sample_mc", "ext_sample_gen"]
 
 
 def _args(world, out, **extra) -> dict:
-    return {"pretrained": str(world.model_dir), "lora": str(world.lora_dir),
-            "journal": str(out / "journal"), "journal_chunk": 8, **extra}
+    return {
+        "pretrained": str(world.model_dir),
+        "lora": str(world.lora_dir),
+        "journal": str(out / "journal"),
+        "journal_chunk": 8,
+        **extra,
+    }
 
 
 def _acc(rows: list[dict], skip: set[int]) -> float:
-    hits = [float(np.argmax([float(r[0]) for r in row["filtered_resps"]]) == int(row["target"]))
-            for row in rows if row["doc_id"] not in skip]
+    hits = [
+        float(np.argmax([float(r[0]) for r in row["filtered_resps"]]) == int(row["target"]))
+        for row in rows
+        if row["doc_id"] not in skip
+    ]
     return sum(hits) / len(hits)
 
 
@@ -47,14 +55,16 @@ def test_finalize_excludes_errored_docs_from_lm_evals_own_numbers(errored_run, c
     res = done.results
     assert res["n-samples"]["ext_sample_mc"] == {"original": 20, "effective": 18, "errored": 2}
     assert res["n-samples"]["ext_sample_gen"] == {"original": 20, "effective": 19, "errored": 1}
-    assert res["config"]["lm_eval_ext"]["errored_docs"] == {"ext_sample_gen": 1,
-                                                            "ext_sample_mc": 2}
+    assert res["config"]["lm_eval_ext"]["errored_docs"] == {"ext_sample_gen": 1, "ext_sample_mc": 2}
     assert res["results"]["ext_sample_mc"]["acc,none"] == pytest.approx(
-        _acc(raw.samples["ext_sample_mc"], {3, 5}))
+        _acc(raw.samples["ext_sample_mc"], {3, 5})
+    )
     gen = [r["exact_match"] for r in raw.samples["ext_sample_gen"] if r["doc_id"] != 7]
     assert res["results"]["ext_sample_gen"]["exact_match,clean"] == pytest.approx(np.mean(gen))
-    marked = {t: sorted(r["doc_id"] for r in rows if r.get(ERROR_FIELD))
-              for t, rows in done.samples.items()}
+    marked = {
+        t: sorted(r["doc_id"] for r in rows if r.get(ERROR_FIELD))
+        for t, rows in done.samples.items()
+    }
     assert marked == {"ext_sample_mc": [3, 5], "ext_sample_gen": [7]}
     # everything else is lm-eval's file as it was
     changed = {d.split("/")[1] for d in json_differences(res, raw.results)}
@@ -64,8 +74,10 @@ def test_finalize_excludes_errored_docs_from_lm_evals_own_numbers(errored_run, c
     before = path.read_bytes(), sorted(p.read_bytes() for p in path.parent.glob("samples_*"))
     run, again = finalize_run(path)  # finalising a finalised run changes nothing
     write_finalized(run, again)
-    assert (path.read_bytes(), sorted(p.read_bytes() for p in path.parent.glob("samples_*"))) \
-        == before
+    assert (
+        path.read_bytes(),
+        sorted(p.read_bytes() for p in path.parent.glob("samples_*")),
+    ) == before
     # and a replay of the finalised run (rescore) agrees with it
     _, redone = rescore_run(path)
     assert redone.results["results"] == res["results"]
@@ -74,9 +86,8 @@ def test_finalize_excludes_errored_docs_from_lm_evals_own_numbers(errored_run, c
 
 def test_finalize_of_a_shard_excludes_the_other_shards_docs(tiny_world, tasks_dir, tmp_path):
     out = tmp_path / "shard"
-    evaluate_and_save(_args(tiny_world, out, journal_shard="1/2"), TASKS, tasks_dir / "sample",
-                      out)
-    run, finalized = finalize_run(latest_results_file(out))
+    evaluate_and_save(_args(tiny_world, out, journal_shard="1/2"), TASKS, tasks_dir / "sample", out)
+    _, finalized = finalize_run(latest_results_file(out))
     entries = load_entries(out / "journal").entries
     computed = {r.doc for r in entries.values() if r.task == "ext_sample_mc"}
     excluded = finalized.excluded["ext_sample_mc"]

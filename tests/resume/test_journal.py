@@ -19,8 +19,16 @@ from lm_eval_ext.resume.storage.writer import JournalWriter
 
 
 def _rec(i: int, err: str | None = None) -> ResponseRecord:
-    return ResponseRecord(key=f"key{i}", model="M", reqtype="loglikelihood", task="t", doc=i,
-                          idx=0, resp=[-1.5 * i, False], err=err)
+    return ResponseRecord(
+        key=f"key{i}",
+        model="M",
+        reqtype="loglikelihood",
+        task="t",
+        doc=i,
+        idx=0,
+        resp=[-1.5 * i, False],
+        err=err,
+    )
 
 
 def test_line_roundtrip_and_checksum():
@@ -82,8 +90,9 @@ time.sleep(60)
 
 def test_second_writer_refuses_naming_the_holder(tmp_path):
     lock_path = tmp_path / "main.lock"
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(lock_path)],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(lock_path)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(JournalLockedError) as exc:

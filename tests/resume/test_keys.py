@@ -38,14 +38,22 @@ def test_fingerprint_cache_is_used(tiny_world):
 
 
 def _inst(args: tuple, doc_id: int = 0, doc: dict | None = None) -> SimpleNamespace:
-    return SimpleNamespace(task_name="t", doc_id=doc_id, idx=0, args=args,
-                           doc=doc if doc is not None else {"q": "q", "answer": 1})
+    return SimpleNamespace(
+        task_name="t",
+        doc_id=doc_id,
+        idx=0,
+        args=args,
+        doc=doc if doc is not None else {"q": "q", "answer": 1},
+    )
 
 
 def test_request_key_covers_images_and_repeats():
     red, blue = Image.new("RGB", (4, 4), "red"), Image.new("RGB", (4, 4), "blue")
     gen = {"until": ["\n"]}
-    key = lambda args, occ=0, doc=0: request_key("m", "generate_until", _inst(args, doc), occ)
+
+    def key(args, occ=0, doc=0):
+        return request_key("m", "generate_until", _inst(args, doc), occ)
+
     assert key(("q", gen, {"visual": [red]})) == key(("q", gen, {"visual": [red.copy()]}))
     assert key(("q", gen, {"visual": [red]})) != key(("q", gen, {"visual": [blue]}))
     assert key(("q", gen)) != key(("q", gen), occ=1)
@@ -61,4 +69,5 @@ def test_request_key_covers_the_task_doc():
     img = {"image": Image.new("RGB", (4, 4), "red"), "q": "q"}
     assert a != b and a == same
     assert request_key("m", "x", _inst(("q",), doc=img), 0) == request_key(
-        "m", "x", _inst(("q",), doc={**img, "image": img["image"].copy()}), 0)
+        "m", "x", _inst(("q",), doc={**img, "image": img["image"].copy()}), 0
+    )

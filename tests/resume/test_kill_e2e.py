@@ -18,7 +18,6 @@ from tests.support.lm_eval_runs import read_results, read_samples, run_lm_eval
 pytestmark = pytest.mark.e2e
 
 
-
 def _killed_run(args: list[str], cwd: Path, point: str) -> None:
     os.environ[KILL_ENV] = point
     try:
@@ -30,12 +29,15 @@ def _killed_run(args: list[str], cwd: Path, point: str) -> None:
 
 def _request_keys(journal: Path) -> Counter:
     """How often each request key was journaled (across all files, valid lines only)."""
-    return Counter(r.key for p in journal.glob("*.jsonl") for r in scan_file(p).records
-                   if isinstance(r, ResponseRecord))
+    return Counter(
+        r.key
+        for p in journal.glob("*.jsonl")
+        for r in scan_file(p).records
+        if isinstance(r, ResponseRecord)
+    )
 
 
-def test_kill_anywhere_then_rerun_equals_clean_run(tiny_world, tasks_dir, tmp_path,
-                                                   clean_cli_run):
+def test_kill_anywhere_then_rerun_equals_clean_run(tiny_world, tasks_dir, tmp_path, clean_cli_run):
     clean, resumed = clean_cli_run, tmp_path / "resumed"
     args = _args(tiny_world, tasks_dir, resumed)
 

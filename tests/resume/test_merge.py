@@ -8,21 +8,25 @@ from pathlib import Path
 import pytest
 
 from lm_eval_ext.errors import ModelArgsError
-from lm_eval_ext.resume.storage.journal import load_entries
 from lm_eval_ext.resume.offline.merge import merge_shards
-from lm_eval_ext.resume.storage.outputs import RunOutputError
-from lm_eval_ext.resume.storage.records import scan_file
-from lm_eval_ext.resume.storage.outputs import model_args_dict
 from lm_eval_ext.resume.offline.status import format_status, journal_status
 from lm_eval_ext.resume.online.options import parse_shard
+from lm_eval_ext.resume.storage.journal import load_entries
+from lm_eval_ext.resume.storage.outputs import RunOutputError, model_args_dict
+from lm_eval_ext.resume.storage.records import scan_file
 from tests.support.lm_eval_runs import evaluate_and_save, read_results, read_samples
 
 TASKS = ["ext_sample_mc", "ext_sample_gen"]  # 80 loglikelihood + 20 generate_until requests
 
 
 def _args(world, journal: Path, **extra) -> dict:
-    return {"pretrained": str(world.model_dir), "lora": str(world.lora_dir),
-            "journal": str(journal), "journal_chunk": 8, **extra}
+    return {
+        "pretrained": str(world.model_dir),
+        "lora": str(world.lora_dir),
+        "journal": str(journal),
+        "journal_chunk": 8,
+        **extra,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -30,12 +34,14 @@ def runs(tiny_world, tasks_dir, tmp_path_factory) -> Path:
     """A single journaled run and four shard runs of the same evaluation."""
     root = tmp_path_factory.mktemp("shards")
     include = tasks_dir / "sample"
-    evaluate_and_save(_args(tiny_world, root / "single" / "journal"), TASKS, include,
-                      root / "single")
+    evaluate_and_save(
+        _args(tiny_world, root / "single" / "journal"), TASKS, include, root / "single"
+    )
     for k in range(4):
         out = root / f"shard{k}"
-        evaluate_and_save(_args(tiny_world, out / "journal", journal_shard=f"{k}/4"), TASKS,
-                          include, out)
+        evaluate_and_save(
+            _args(tiny_world, out / "journal", journal_shard=f"{k}/4"), TASKS, include, out
+        )
     return root
 
 
@@ -49,8 +55,7 @@ def test_each_shard_computes_a_disjoint_quarter(runs):
 
 
 def test_merge_of_all_shards_equals_the_single_run(runs):
-    path, redone, missing = merge_shards([runs / f"shard{k}" for k in (2, 0, 3, 1)],
-                                         runs / "merged")
+    _, redone, missing = merge_shards([runs / f"shard{k}" for k in (2, 0, 3, 1)], runs / "merged")
     assert missing == [] and redone.excluded == {} and redone.answered == 100
     single, merged = read_results(runs / "single"), read_results(runs / "merged")
     assert merged["results"] == single["results"]
@@ -62,8 +67,11 @@ def test_merge_of_all_shards_equals_the_single_run(runs):
     assert sum(len(scan_file(p).records) > 0 for p in merged_journal.glob("*.jsonl")) == 4
     assert "shard 1/4: the other shards' docs count as missing" in format_status(runs / "shard1")
     status = journal_status(merged_journal)
-    assert {(t, st.done, st.errored, st.missing) for st_by_task in status.values()
-            for t, st in st_by_task.items()} == {(t, 20, 0, 0) for t in TASKS}
+    assert {
+        (t, st.done, st.errored, st.missing)
+        for st_by_task in status.values()
+        for t, st in st_by_task.items()
+    } == {(t, 20, 0, 0) for t in TASKS}
     args = model_args_dict(merged)  # a later rescore of the merged run uses the merged journal
     assert args["journal"] == str(merged_journal) and "journal_shard" not in args
 

@@ -7,9 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from lm_eval_ext.resume.storage.outputs import RunOutputError, latest_results_file, read_run_output
 from lm_eval_ext.resume.offline.rescore import rescore_run, write_rescored
 from lm_eval_ext.resume.online.options import FAIL_ENV
+from lm_eval_ext.resume.storage.outputs import RunOutputError, latest_results_file, read_run_output
 from tests.support.lm_eval_runs import evaluate_and_save
 
 TASKS = ["ext_sample_mc", "ext_sample_gen"]
@@ -17,8 +17,12 @@ TASKS = ["ext_sample_mc", "ext_sample_gen"]
 
 @pytest.fixture()
 def model_args(tiny_world, tmp_path) -> dict:
-    return {"pretrained": str(tiny_world.model_dir), "lora": str(tiny_world.lora_dir),
-            "journal": str(tmp_path / "out" / "journal"), "journal_chunk": 16}
+    return {
+        "pretrained": str(tiny_world.model_dir),
+        "lora": str(tiny_world.lora_dir),
+        "journal": str(tmp_path / "out" / "journal"),
+        "journal_chunk": 16,
+    }
 
 
 def _acc_by_hand(rows: list[dict], skip: set[int]) -> float:
@@ -68,8 +72,7 @@ def test_rescore_applies_a_metric_added_to_the_task(tasks_dir, tmp_path, model_a
     assert metrics["brier_score,none"] == pytest.approx(float(np.mean(briers)))
 
 
-def test_errored_docs_are_excluded_counted_and_marked(tasks_dir, tmp_path, model_args,
-                                                      monkeypatch):
+def test_errored_docs_are_excluded_counted_and_marked(tasks_dir, tmp_path, model_args, monkeypatch):
     out = tmp_path / "out"
     monkeypatch.setenv(FAIL_ENV, "ext_sample_mc:3,5")
     evaluate_and_save(model_args, TASKS, tasks_dir / "sample", out)

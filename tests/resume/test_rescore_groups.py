@@ -6,18 +6,20 @@ import numpy as np
 import pytest
 import yaml
 
-from lm_eval_ext.resume.storage.outputs import latest_results_file
 from lm_eval_ext.resume.offline.rescore import rescore_run
 from lm_eval_ext.resume.online.options import FAIL_ENV
-from tests.support.lm_eval_runs import evaluate_and_save
+from lm_eval_ext.resume.storage.outputs import latest_results_file
 from tests.scoring._fixture_tasks import write_fixture_tasks
+from tests.support.lm_eval_runs import evaluate_and_save
 
 SUBTASKS = ["fx_arc_easy_mcnorm", "fx_mmlu_anatomy_mcnorm"]
 GROUP = {
     "group": "fx_group",
     "task": SUBTASKS,
-    "aggregate_metric_list": [{"metric": "acc", "weight_by_size": True},
-                              {"metric": "acc_norm_token", "weight_by_size": True}],
+    "aggregate_metric_list": [
+        {"metric": "acc", "weight_by_size": True},
+        {"metric": "acc_norm_token", "weight_by_size": True},
+    ],
     "metadata": {"version": 1},
 }
 

@@ -17,10 +17,10 @@ import pytest
 from lm_eval_ext.cli.main import main
 from lm_eval_ext.resume.offline.lost_answers import LostAnswersError
 from lm_eval_ext.resume.offline.merge import merge_shards
-from lm_eval_ext.resume.storage.outputs import RUN_FIELDS, latest_results_file, read_run_output
 from lm_eval_ext.resume.offline.rescore import rescore_run, write_rescored
-from tests.support.lm_eval_runs import evaluate_and_save
+from lm_eval_ext.resume.storage.outputs import RUN_FIELDS, latest_results_file, read_run_output
 from tests.support.chat_world import model_with_chat_template
+from tests.support.lm_eval_runs import evaluate_and_save
 from tests.support.results_diff import json_differences
 
 TASKS = ["ext_sample_mc", "ext_sample_gen"]
@@ -28,12 +28,19 @@ INSTRUCTION = "Read carefully."
 SETTINGS = {
     "system_instruction": {"system_instruction": INSTRUCTION},
     "chat_template": {"apply_chat_template": True, "fewshot_as_multiturn": False},
-    "fewshot_as_multiturn": {"apply_chat_template": True, "fewshot_as_multiturn": True,
-                             "system_instruction": INSTRUCTION},
+    "fewshot_as_multiturn": {
+        "apply_chat_template": True,
+        "fewshot_as_multiturn": True,
+        "system_instruction": INSTRUCTION,
+    },
 }
 #: What a merge changes on purpose: the journal it replays from, and the run's date/duration.
-MERGE_CHANGES = {"/date", "/total_evaluation_time_seconds", "/config/model_args/journal",
-                 "/config/lm_eval_ext/journal"} | {f"/configs/{t}/metadata/journal" for t in TASKS}
+MERGE_CHANGES = {
+    "/date",
+    "/total_evaluation_time_seconds",
+    "/config/model_args/journal",
+    "/config/lm_eval_ext/journal",
+} | {f"/configs/{t}/metadata/journal" for t in TASKS}
 
 
 @pytest.fixture(scope="module", params=sorted(SETTINGS))
@@ -44,8 +51,12 @@ def runs(request, tiny_world, tasks_dir, tmp_path_factory) -> tuple[str, Path]:
     model = model_with_chat_template(tiny_world.model_dir, root / "chat-model")
     options = {"num_fewshot": 2, "limit": 10, **SETTINGS[name]}
     for out, shard in (("single", None), ("shard0", "0/2"), ("shard1", "1/2")):
-        args = {"pretrained": str(model), "lora": str(tiny_world.lora_dir),
-                "journal": str(root / out / "journal"), "journal_chunk": 8}
+        args = {
+            "pretrained": str(model),
+            "lora": str(tiny_world.lora_dir),
+            "journal": str(root / out / "journal"),
+            "journal_chunk": 8,
+        }
         if shard:
             args["journal_shard"] = shard
         evaluate_and_save(args, TASKS, tasks_dir / "sample", root / out, **options)
@@ -123,6 +134,8 @@ def test_replays_that_would_lose_answers_refuse_and_write_nothing(runs, tmp_path
     assert "would exclude 20 doc(s)" in capsys.readouterr().err
     with pytest.raises(LostAnswersError, match=r"merge of 2 shard\(s\).* would exclude 20 doc"):
         merge_shards([tmp_path / "shard0", tmp_path / "shard1"], tmp_path / "m")
-    after = sorted(p.name for p in tmp_path.rglob("*") if "m" not in p.relative_to(tmp_path).parts[:1])
+    after = sorted(
+        p.name for p in tmp_path.rglob("*") if "m" not in p.relative_to(tmp_path).parts[:1]
+    )
     assert after == before  # nothing written next to the inputs
     assert not list((tmp_path / "m").rglob("results_*.json"))

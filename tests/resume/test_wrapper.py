@@ -9,18 +9,25 @@ import pytest
 from lm_eval.tasks import TaskManager
 
 from lm_eval_ext.errors import RequestsFailedError
-from lm_eval_ext.resume.storage.journal import load_entries
 from lm_eval_ext.resume.online.options import FAIL_ENV
+from lm_eval_ext.resume.storage.journal import load_entries
 
 TASK = "ext_sample_mc"
 
 
 def _evaluate(tasks_dir, model_args: dict) -> dict:
-    manager = TaskManager(include_path=str(tasks_dir / "sample"), include_defaults=False,
-                          metadata=dict(model_args))
+    manager = TaskManager(
+        include_path=str(tasks_dir / "sample"), include_defaults=False, metadata=dict(model_args)
+    )
     return lm_eval.simple_evaluate(
-        model="mgm_lora", model_args=model_args, tasks=[TASK], task_manager=manager,
-        log_samples=True, batch_size=4, device="cpu", bootstrap_iters=0,
+        model="mgm_lora",
+        model_args=model_args,
+        tasks=[TASK],
+        task_manager=manager,
+        log_samples=True,
+        batch_size=4,
+        device="cpu",
+        bootstrap_iters=0,
     )
 
 
@@ -30,8 +37,12 @@ def _resps(result: dict) -> list:
 
 @pytest.fixture()
 def lora_args(tiny_world, tmp_path) -> dict:
-    return {"pretrained": str(tiny_world.model_dir), "lora": str(tiny_world.lora_dir),
-            "journal": str(tmp_path / "journal"), "journal_chunk": 16}
+    return {
+        "pretrained": str(tiny_world.model_dir),
+        "lora": str(tiny_world.lora_dir),
+        "journal": str(tmp_path / "journal"),
+        "journal_chunk": 16,
+    }
 
 
 def test_rerun_recomputes_nothing_and_other_model_reuses_nothing(
@@ -58,9 +69,7 @@ def tmp_path_of(args: dict):
     return Path(args["journal"])
 
 
-def test_failures_are_journaled_retried_alone_and_fixed_by_rerun(
-    tasks_dir, lora_args, monkeypatch
-):
+def test_failures_are_journaled_retried_alone_and_fixed_by_rerun(tasks_dir, lora_args, monkeypatch):
     monkeypatch.setenv(FAIL_ENV, f"{TASK}:3,5")
     with pytest.raises(RequestsFailedError, match="8 loglikelihood request"):
         _evaluate(tasks_dir, {**lora_args, "journal_strict": "true"})  # opt-in: never scores
@@ -98,12 +107,15 @@ def test_a_second_run_on_a_journal_in_use_refuses_before_loading(tasks_dir, lora
     _evaluate(tasks_dir, lora_args)  # some entries already there
     close_open_journals()  # this process is done with it
     before = (journal / "main.jsonl").read_bytes()
-    hold = ("import sys, time; from pathlib import Path; "
-            "from lm_eval_ext.resume.storage.lock import JournalLock; "
-            "JournalLock(Path(sys.argv[1])).acquire(); print('locked', flush=True); "
-            "time.sleep(60)")
-    holder = subprocess.Popen([sys.executable, "-c", hold, str(journal / "main.lock")],
-                              stdout=subprocess.PIPE, text=True)
+    hold = (
+        "import sys, time; from pathlib import Path; "
+        "from lm_eval_ext.resume.storage.lock import JournalLock; "
+        "JournalLock(Path(sys.argv[1])).acquire(); print('locked', flush=True); "
+        "time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(journal / "main.lock")], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(JournalLockedError, match=f"pid {holder.pid}"):

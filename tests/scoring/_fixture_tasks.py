@@ -16,24 +16,41 @@ OURS = REPO / "tasks" / "mc_norm"
 
 #: benchmark -> (built-in YAML relative to lm_eval/tasks, our YAML, {split: fixture file})
 BENCHMARKS: dict[str, tuple[str, str, dict[str, str]]] = {
-    "hellaswag": ("hellaswag/hellaswag.yaml", "hellaswag/hellaswag_mcnorm.yaml",
-                  {"validation": "hellaswag/validation.jsonl"}),
-    "arc_easy": ("arc/arc_easy.yaml", "arc/arc_easy_mcnorm.yaml",
-                 {"test": "arc_easy/test.jsonl"}),
-    "arc_challenge": ("arc/arc_challenge.yaml", "arc/arc_challenge_mcnorm.yaml",
-                      {"test": "arc_challenge/test.jsonl"}),
-    "piqa": ("piqa/piqa.yaml", "piqa/piqa_mcnorm.yaml",
-             {"validation": "piqa/validation.jsonl"}),
-    "winogrande": ("winogrande/default.yaml", "winogrande/winogrande_mcnorm.yaml",
-                   {"validation": "winogrande/validation.jsonl"}),
-    "openbookqa": ("openbookqa/openbookqa.yaml", "openbookqa/openbookqa_mcnorm.yaml",
-                   {"test": "openbookqa/test.jsonl"}),
-    "boolq": ("super_glue/boolq/default.yaml", "boolq/boolq_mcnorm.yaml",
-              {"validation": "boolq/validation.jsonl"}),
-    "mmlu_anatomy": ("mmlu/default/mmlu_anatomy.yaml", "mmlu/mmlu_anatomy_mcnorm.yaml",
-                     {"test": "mmlu/anatomy/test.jsonl", "dev": "mmlu/anatomy/dev.jsonl"}),
+    "hellaswag": (
+        "hellaswag/hellaswag.yaml",
+        "hellaswag/hellaswag_mcnorm.yaml",
+        {"validation": "hellaswag/validation.jsonl"},
+    ),
+    "arc_easy": ("arc/arc_easy.yaml", "arc/arc_easy_mcnorm.yaml", {"test": "arc_easy/test.jsonl"}),
+    "arc_challenge": (
+        "arc/arc_challenge.yaml",
+        "arc/arc_challenge_mcnorm.yaml",
+        {"test": "arc_challenge/test.jsonl"},
+    ),
+    "piqa": ("piqa/piqa.yaml", "piqa/piqa_mcnorm.yaml", {"validation": "piqa/validation.jsonl"}),
+    "winogrande": (
+        "winogrande/default.yaml",
+        "winogrande/winogrande_mcnorm.yaml",
+        {"validation": "winogrande/validation.jsonl"},
+    ),
+    "openbookqa": (
+        "openbookqa/openbookqa.yaml",
+        "openbookqa/openbookqa_mcnorm.yaml",
+        {"test": "openbookqa/test.jsonl"},
+    ),
+    "boolq": (
+        "super_glue/boolq/default.yaml",
+        "boolq/boolq_mcnorm.yaml",
+        {"validation": "boolq/validation.jsonl"},
+    ),
+    "mmlu_anatomy": (
+        "mmlu/default/mmlu_anatomy.yaml",
+        "mmlu/mmlu_anatomy_mcnorm.yaml",
+        {"test": "mmlu/anatomy/test.jsonl", "dev": "mmlu/anatomy/dev.jsonl"},
+    ),
     "mmlu_abstract_algebra": (
-        "mmlu/default/mmlu_abstract_algebra.yaml", "mmlu/mmlu_abstract_algebra_mcnorm.yaml",
+        "mmlu/default/mmlu_abstract_algebra.yaml",
+        "mmlu/mmlu_abstract_algebra_mcnorm.yaml",
         {"test": "mmlu/abstract_algebra/test.jsonl", "dev": "mmlu/abstract_algebra/dev.jsonl"},
     ),
 }
@@ -67,8 +84,10 @@ def write_fixture_tasks(out_dir: Path, cache_dir: Path) -> list[str]:
             "dataset_name": None,
             "dataset_kwargs": {"data_files": data_files, "cache_dir": str(cache_dir)},
         }
-        for name, source in ((builtin_name(bench), builtin_root / builtin),
-                             (ours_name(bench), OURS / ours)):
+        for name, source in (
+            (builtin_name(bench), builtin_root / builtin),
+            (ours_name(bench), OURS / ours),
+        ):
             cfg = {"include": str(source), "task": name, "tag": [], **override}
             (out_dir / f"{name}.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
             names.append(name)

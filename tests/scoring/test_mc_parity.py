@@ -19,8 +19,7 @@ from tests.scoring._fixture_tasks import BENCHMARKS, builtin_name, ours_name, wr
 def hf_lm(tiny_world):
     from lm_eval.models.huggingface import HFLM
 
-    return HFLM(pretrained=str(tiny_world.model_dir), dtype="float32", device="cpu",
-                batch_size=1)
+    return HFLM(pretrained=str(tiny_world.model_dir), dtype="float32", device="cpu", batch_size=1)
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +29,14 @@ def parity_run(tmp_path_factory, tiny_world, hf_lm):
 
     root = tmp_path_factory.mktemp("mc_parity")
     names = write_fixture_tasks(root / "tasks", root / "hf_datasets_cache")
-    manager = TaskManager(include_path=str(root / "tasks"), include_defaults=False,
-                          metadata={"pretrained": str(tiny_world.model_dir)})
-    out = lm_eval.simple_evaluate(model=hf_lm, tasks=names, task_manager=manager,
-                                  log_samples=True, bootstrap_iters=0)
+    manager = TaskManager(
+        include_path=str(root / "tasks"),
+        include_defaults=False,
+        metadata={"pretrained": str(tiny_world.model_dir)},
+    )
+    out = lm_eval.simple_evaluate(
+        model=hf_lm, tasks=names, task_manager=manager, log_samples=True, bootstrap_iters=0
+    )
     return out
 
 
@@ -107,10 +110,23 @@ def test_prompts_splits_targets_match_builtin_configs():
     from tests.scoring._fixture_tasks import OURS
 
     root = Path(lm_eval.tasks.__file__).parent
-    keys = ("dataset_path", "dataset_name", "training_split", "validation_split", "test_split",
-            "fewshot_split", "fewshot_config", "doc_to_text", "doc_to_target", "doc_to_choice",
-            "target_delimiter", "fewshot_delimiter", "description", "process_docs",
-            "output_type")
+    keys = (
+        "dataset_path",
+        "dataset_name",
+        "training_split",
+        "validation_split",
+        "test_split",
+        "fewshot_split",
+        "fewshot_config",
+        "doc_to_text",
+        "doc_to_target",
+        "doc_to_choice",
+        "target_delimiter",
+        "fewshot_delimiter",
+        "description",
+        "process_docs",
+        "output_type",
+    )
     for bench, (builtin, ours, _) in BENCHMARKS.items():
         theirs = load_yaml(root / builtin, resolve_func=True)
         mine = load_yaml(OURS / ours, resolve_func=True)

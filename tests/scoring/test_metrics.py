@@ -24,8 +24,13 @@ HAND_CASES = [
 
 @pytest.mark.parametrize(("gold", "expected"), HAND_CASES)
 def test_hand_worked_example(gold, expected):
-    got = normalized_mc_metrics([-6.0, -8.0, -9.0], gold, n_tokens=[3, 2, 3],
-                                n_bytes=[2, 8, 12], lls_unconditional=[-1.0, -5.0, -3.0])
+    got = normalized_mc_metrics(
+        [-6.0, -8.0, -9.0],
+        gold,
+        n_tokens=[3, 2, 3],
+        n_bytes=[2, 8, 12],
+        lls_unconditional=[-1.0, -5.0, -3.0],
+    )
     assert got == expected
 
 
@@ -41,8 +46,7 @@ def test_only_metrics_with_inputs_and_ties_and_bad_counts():
 def hf_lm(tiny_world):
     from lm_eval.models.huggingface import HFLM
 
-    return HFLM(pretrained=str(tiny_world.model_dir), dtype="float32", device="cpu",
-                batch_size=8)
+    return HFLM(pretrained=str(tiny_world.model_dir), dtype="float32", device="cpu", batch_size=8)
 
 
 def test_token_counts_equal_what_hflm_scores(hf_lm):
@@ -59,11 +63,18 @@ def test_token_counts_equal_what_hflm_scores(hf_lm):
             return [(0.0, False)] * len(requests)
 
     capture = Capture(pretrained=hf_lm.model, tokenizer=hf_lm.tokenizer, device="cpu")
-    pairs = [("Question: the cat\nAnswer:", " red cat"), ("Answer: ", "blue"),
-             ("Answer:", " café déjà vu"), ("x", "  two  spaces"), ("Paris is", " london"),
-             ("", " the moon"), ("", "<s> starts with the prefix token")]
-    capture.loglikelihood([Instance("loglikelihood", {}, p, i) for i, p in enumerate(pairs)],
-                          disable_tqdm=True)
+    pairs = [
+        ("Question: the cat\nAnswer:", " red cat"),
+        ("Answer: ", "blue"),
+        ("Answer:", " café déjà vu"),
+        ("x", "  two  spaces"),
+        ("Paris is", " london"),
+        ("", " the moon"),
+        ("", "<s> starts with the prefix token"),
+    ]
+    capture.loglikelihood(
+        [Instance("loglikelihood", {}, p, i) for i, p in enumerate(pairs)], disable_tqdm=True
+    )
     expected = [len(cont_enc) for _, _, cont_enc in capture.seen]
     got = continuation_token_counts(hf_lm.tokenizer, pairs, prefix_token_id=hf_lm.prefix_token_id)
     assert got == expected
@@ -77,8 +88,10 @@ def _write_task(tmp_path, mc_jsonl, extra_metrics, name="tiny_mc_norm"):
         "task": name,
         "class": "!function lm_eval_ext.scoring.mc_task.NormalizedMCTask",
         "dataset_path": "json",
-        "dataset_kwargs": {"data_files": {"test": str(mc_jsonl)},
-                           "cache_dir": str(tmp_path / "hf_cache")},
+        "dataset_kwargs": {
+            "data_files": {"test": str(mc_jsonl)},
+            "cache_dir": str(tmp_path / "hf_cache"),
+        },
         "output_type": "multiple_choice",
         "test_split": "test",
         "doc_to_text": "Question: {{question}}\nAnswer:",
@@ -88,7 +101,8 @@ def _write_task(tmp_path, mc_jsonl, extra_metrics, name="tiny_mc_norm"):
     }
     text = yaml.safe_dump(cfg, sort_keys=False).replace(
         "'!function lm_eval_ext.scoring.mc_task.NormalizedMCTask'",
-        "!function lm_eval_ext.scoring.mc_task.NormalizedMCTask")
+        "!function lm_eval_ext.scoring.mc_task.NormalizedMCTask",
+    )
     (tmp_path / "tasks").mkdir(exist_ok=True)
     (tmp_path / "tasks" / f"{name}.yaml").write_text(text)
     return tmp_path / "tasks"
@@ -99,14 +113,13 @@ def _run(hf_lm, include, metadata, task="tiny_mc_norm"):
     from lm_eval.tasks import TaskManager
 
     manager = TaskManager(include_path=str(include), include_defaults=False, metadata=metadata)
-    out = lm_eval.simple_evaluate(model=hf_lm, tasks=[task], task_manager=manager,
-                                  log_samples=True, bootstrap_iters=0)
+    out = lm_eval.simple_evaluate(
+        model=hf_lm, tasks=[task], task_manager=manager, log_samples=True, bootstrap_iters=0
+    )
     return sorted(out["samples"][task], key=lambda s: s["doc_id"])
 
 
-def test_byte_equals_acc_bytes_and_empty_prompt_pmi_equals_mutual_info(
-    tmp_path, tiny_world, hf_lm
-):
+def test_byte_equals_acc_bytes_and_empty_prompt_pmi_equals_mutual_info(tmp_path, tiny_world, hf_lm):
     metrics = [{"metric": m} for m in ("acc_bytes", "acc_mutual_info", "acc_norm_byte")]
     metrics.append({"metric": "acc_pmi", "unconditional_prompt": ""})
     include = _write_task(tmp_path, tiny_world.mc_jsonl, metrics)

@@ -17,7 +17,8 @@ def test_committed_yamls_are_what_the_generator_writes(tmp_path):
     on_disk = {p.name: p.read_text() for p in MMLU_DIR.glob("*.yaml")}
     assert on_disk == written
     assert sorted(p.name for p in MMLU_DIR.iterdir() if p.suffix != ".yaml") == [
-        "_default_template_yaml"]
+        "_default_template_yaml"
+    ]
 
 
 def test_each_subject_matches_lm_evals_own_subject_yaml():

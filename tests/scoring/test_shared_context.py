@@ -21,10 +21,16 @@ def lms(tiny_world):
     class SharedLM(SharedContextScoringMixin, HFLM):
         pass
 
-    base = HFLM(pretrained=str(tiny_world.model_dir), dtype="float32", batch_size=4,
-                device="cpu", max_length=64)
-    shared = SharedLM(pretrained=base.model, tokenizer=base.tokenizer, batch_size=4,
-                      device="cpu", max_length=64)
+    base = HFLM(
+        pretrained=str(tiny_world.model_dir),
+        dtype="float32",
+        batch_size=4,
+        device="cpu",
+        max_length=64,
+    )
+    shared = SharedLM(
+        pretrained=base.model, tokenizer=base.tokenizer, batch_size=4, device="cpu", max_length=64
+    )
     return base, shared
 
 
@@ -90,8 +96,10 @@ def test_empty_context_uses_prefix_token(lms):
     from lm_eval.api.instance import Instance
 
     base, shared = lms
-    insts = [Instance("loglikelihood", {}, ("", cont), i) for i, cont in
-             enumerate([" red cat", " the", " one two three", " moon"])]
+    insts = [
+        Instance("loglikelihood", {}, ("", cont), i)
+        for i, cont in enumerate([" red cat", " the", " one two three", " moon"])
+    ]
     expected = base.loglikelihood(insts, disable_tqdm=True)
     got = shared.loglikelihood(insts, disable_tqdm=True)
     for (a, ga), (b, gb) in zip(expected, got, strict=True):
@@ -147,8 +155,8 @@ def test_mgm_lora_uses_the_mixin_and_matches_hf_on_real_task_configs(tmp_path, t
     from lm_eval.models.huggingface import HFLM
     from lm_eval.tasks import TaskManager
 
-    from lm_eval_ext.models.mgm_lora import MGMLoRALM
     from lm_eval_ext.models.context_once import SharedContextScoringMixin
+    from lm_eval_ext.models.mgm_lora import MGMLoRALM
     from tests.scoring._fixture_tasks import ours_name, write_fixture_tasks
 
     # LoRAMergeMixin comes first; the scoring mixin still overrides HFLM's scoring
@@ -158,12 +166,15 @@ def test_mgm_lora_uses_the_mixin_and_matches_hf_on_real_task_configs(tmp_path, t
     tasks = [ours_name(b) for b in ("hellaswag", "mmlu_anatomy", "winogrande", "boolq")]
     runs = {}
     for name, cls in (("hf", HFLM), ("mgm_lora", MGMLoRALM)):
-        lm = cls(pretrained=str(tiny_world.model_dir), dtype="float32", device="cpu",
-                 batch_size=3)
-        manager = TaskManager(include_path=str(tmp_path / "tasks"), include_defaults=False,
-                              metadata={"pretrained": str(tiny_world.model_dir)})
-        runs[name] = lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=manager,
-                                             log_samples=True, bootstrap_iters=0)
+        lm = cls(pretrained=str(tiny_world.model_dir), dtype="float32", device="cpu", batch_size=3)
+        manager = TaskManager(
+            include_path=str(tmp_path / "tasks"),
+            include_defaults=False,
+            metadata={"pretrained": str(tiny_world.model_dir)},
+        )
+        runs[name] = lm_eval.simple_evaluate(
+            model=lm, tasks=tasks, task_manager=manager, log_samples=True, bootstrap_iters=0
+        )
     for task in tasks:
         hf = sorted(runs["hf"]["samples"][task], key=lambda s: s["doc_id"])
         ours = sorted(runs["mgm_lora"]["samples"][task], key=lambda s: s["doc_id"])

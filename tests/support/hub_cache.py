@@ -20,8 +20,14 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["HubCache", "REPO_ID", "REVISIONS", "build_tiny_hub_cache", "use_hub_cache",
-           "write_hub_repo"]
+__all__ = [
+    "REPO_ID",
+    "REVISIONS",
+    "HubCache",
+    "build_tiny_hub_cache",
+    "use_hub_cache",
+    "write_hub_repo",
+]
 
 REPO_ID = "org/tiny-ckpt"
 #: ref -> (tokenizer vocabulary size, max_position_embeddings)
@@ -84,8 +90,13 @@ def _revision_dir(out_dir: Path, vocab_size: int, max_positions: int) -> Path:
 
     build_tokenizer(out_dir, vocab_size=vocab_size)
     LlamaConfig(
-        vocab_size=vocab_size, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=max_positions,
+        vocab_size=vocab_size,
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=2,
+        max_position_embeddings=max_positions,
     ).save_pretrained(out_dir)
     return out_dir
 

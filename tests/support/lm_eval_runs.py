@@ -28,7 +28,11 @@ def run_lm_eval(
     env = {**os.environ, **OFFLINE_ENV}
     env.pop("LM_EVAL_EXT_FINALIZE", None)  # the CLI finalises journaled runs at exit, as for users
     proc = subprocess.run(
-        [lm_eval_executable(), *args], cwd=cwd, env=env, capture_output=True, text=True,
+        [lm_eval_executable(), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=timeout,
     )
     if check and proc.returncode != 0:
@@ -67,13 +71,19 @@ def evaluate_and_save(
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
-    manager = TaskManager(include_path=str(include_path), include_defaults=False,
-                          metadata=dict(model_args))
+    manager = TaskManager(
+        include_path=str(include_path), include_defaults=False, metadata=dict(model_args)
+    )
     options = {"batch_size": 4, "device": "cpu", **kwargs}
     tracker = EvaluationTracker(output_path=str(out))
     results = lm_eval.simple_evaluate(
-        model="mgm_lora", model_args=model_args, tasks=tasks, task_manager=manager,
-        log_samples=True, evaluation_tracker=tracker, **options,
+        model="mgm_lora",
+        model_args=model_args,
+        tasks=tasks,
+        task_manager=manager,
+        log_samples=True,
+        evaluation_tracker=tracker,
+        **options,
     )
     samples = results.pop("samples")
     tracker.save_results_aggregated(results=results, samples=samples)
@@ -88,8 +98,24 @@ SAMPLE_TASKS = ("ext_sample_mc", "ext_sample_gen")
 
 def journaled_cli_args(world, tasks_dir: Path, out: Path, extra: str = "") -> list[str]:
     """``lm_eval`` arguments of a journaled run (chunks of 8) of the tiny world on the samples."""
-    model_args = (f"pretrained={world.model_dir},lora={world.lora_dir},"
-                  f"journal={out / 'journal'},journal_chunk=8{extra}")
-    return ["--include_path", str(tasks_dir / "sample"), "--tasks", ",".join(SAMPLE_TASKS),
-            "--model", "mgm_lora", "--model_args", model_args, "--device", "cpu",
-            "--batch_size", "4", "--log_samples", "--output_path", str(out)]
+    model_args = (
+        f"pretrained={world.model_dir},lora={world.lora_dir},"
+        f"journal={out / 'journal'},journal_chunk=8{extra}"
+    )
+    return [
+        "--include_path",
+        str(tasks_dir / "sample"),
+        "--tasks",
+        ",".join(SAMPLE_TASKS),
+        "--model",
+        "mgm_lora",
+        "--model_args",
+        model_args,
+        "--device",
+        "cpu",
+        "--batch_size",
+        "4",
+        "--log_samples",
+        "--output_path",
+        str(out),
+    ]

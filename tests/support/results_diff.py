@@ -21,7 +21,11 @@ def json_differences(a: Any, b: Any, path: str = "") -> list[str]:
                 out.extend(json_differences(a[key], b[key], f"{path}/{key}"))
         return out
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in json_differences(x, y, f"{path}/{i}")]
+        return [
+            d
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for d in json_differences(x, y, f"{path}/{i}")
+        ]
     if isinstance(a, str) and isinstance(b, str):
         a, b = _ADDRESS.sub(">", a), _ADDRESS.sub(">", b)
     return [] if a == b else [path]

@@ -18,19 +18,23 @@ from pathlib import Path
 from lm_eval_ext.demo.tiny_world import build_tokenizer, randomize_lora_b
 
 __all__ = [
-    "QWEN_VL_SPECIAL_TOKENS",
     "QWEN2_VL_CHAT_TEMPLATE",
+    "QWEN_VL_SPECIAL_TOKENS",
     "TinyVLWorld",
+    "build_image_datasets",
     "build_qwen_vl_tokenizer",
     "build_tiny_qwen_vl",
     "build_vl_lora_adapter",
-    "build_image_datasets",
     "build_vl_world",
 ]
 
 QWEN_VL_SPECIAL_TOKENS = [
-    "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|image_pad|>", "<|video_pad|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
 ]
 
 # Qwen2-VL-Instruct's chat template (image/video placeholders inside the user turn).
@@ -97,41 +101,68 @@ def save_hub_processor_files(tokenizer_dir: Path, out_dir: Path) -> None:
     image["processor_class"] = PROCESSOR_CLASS
     _write_json(out_dir / "preprocessor_config.json", image)
     video = {k: v for k, v in image.items() if k != "image_processor_type"}
-    _write_json(out_dir / "video_preprocessor_config.json",
-                {**video, "video_processor_type": VIDEO_PROCESSOR_CLASS})
+    _write_json(
+        out_dir / "video_preprocessor_config.json",
+        {**video, "video_processor_type": VIDEO_PROCESSOR_CLASS},
+    )
 
 
 def _vl_config(family: str, tokenizer, hidden: int = 64):
     text = dict(
-        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                         "mrope_section": [2, 3, 3]},
-        initializer_range=0.2, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]},
+        initializer_range=0.2,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
     )
-    ids = {name: tokenizer.convert_tokens_to_ids(tok) for name, tok in [
-        ("image_token_id", "<|image_pad|>"), ("video_token_id", "<|video_pad|>"),
-        ("vision_start_token_id", "<|vision_start|>"), ("vision_end_token_id", "<|vision_end|>"),
-    ]}
+    ids = {
+        name: tokenizer.convert_tokens_to_ids(tok)
+        for name, tok in [
+            ("image_token_id", "<|image_pad|>"),
+            ("video_token_id", "<|video_pad|>"),
+            ("vision_start_token_id", "<|vision_start|>"),
+            ("vision_end_token_id", "<|vision_end|>"),
+        ]
+    }
     if family == "qwen2_vl":
         from transformers import Qwen2VLConfig
 
-        vision = dict(depth=2, embed_dim=32, hidden_size=hidden, num_heads=4, mlp_ratio=2,
-                      initializer_range=0.2)
+        vision = dict(
+            depth=2,
+            embed_dim=32,
+            hidden_size=hidden,
+            num_heads=4,
+            mlp_ratio=2,
+            initializer_range=0.2,
+        )
         return Qwen2VLConfig(text_config=text, vision_config=vision, **ids, dtype="float32")
     if family == "qwen2_5_vl":
         from transformers import Qwen2_5_VLConfig
 
-        vision = dict(depth=2, hidden_size=32, intermediate_size=64, out_hidden_size=hidden,
-                      num_heads=4, fullatt_block_indexes=[1], window_size=56,
-                      initializer_range=0.2)
+        vision = dict(
+            depth=2,
+            hidden_size=32,
+            intermediate_size=64,
+            out_hidden_size=hidden,
+            num_heads=4,
+            fullatt_block_indexes=[1],
+            window_size=56,
+            initializer_range=0.2,
+        )
         return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **ids, dtype="float32")
     raise ValueError(f"unknown tiny VL family {family!r} (qwen2_vl, qwen2_5_vl)")
 
 
-def build_tiny_qwen_vl(out_dir: Path, tokenizer_dir: Path, *, family: str = "qwen2_vl",
-                       seed: int = 0) -> Path:
+def build_tiny_qwen_vl(
+    out_dir: Path, tokenizer_dir: Path, *, family: str = "qwen2_vl", seed: int = 0
+) -> Path:
     """Build a random tiny Qwen2-VL / Qwen2.5-VL and save it with its processor (HF format).
 
     Returns:
@@ -151,17 +182,24 @@ def build_tiny_qwen_vl(out_dir: Path, tokenizer_dir: Path, *, family: str = "qwe
     return out_dir
 
 
-def build_vl_lora_adapter(base_dir: Path, out_dir: Path, *, r: int = 4, b_std: float = 0.3,
-                          target_modules: tuple[str, ...] = VL_LORA_TARGETS,
-                          seed: int = 1) -> Path:
+def build_vl_lora_adapter(
+    base_dir: Path,
+    out_dir: Path,
+    *,
+    r: int = 4,
+    b_std: float = 0.3,
+    target_modules: tuple[str, ...] = VL_LORA_TARGETS,
+    seed: int = 1,
+) -> Path:
     """A PEFT LoRA adapter on language + vision-projection modules with non-zero B."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForImageTextToText
 
     base = AutoModelForImageTextToText.from_pretrained(base_dir, dtype=torch.float32)
-    config = LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0,
-                        target_modules=list(target_modules))
+    config = LoraConfig(
+        r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules=list(target_modules)
+    )
     peft_model = get_peft_model(base, config)
     randomize_lora_b(peft_model, std=b_std, seed=seed)
     peft_model.save_pretrained(Path(out_dir), safe_serialization=True)
@@ -186,19 +224,38 @@ def build_image_datasets(data_dir: Path, n_docs: int = 6, seed: int = 0) -> Path
     data_dir = Path(data_dir)
     (data_dir / "images").mkdir(parents=True, exist_ok=True)
     colors = ["red", "blue", "green", "yellow"]
-    with (data_dir / "image_mc.jsonl").open("w") as mc, \
-            (data_dir / "textvqa_val.jsonl").open("w") as vqa:
+    with (
+        (data_dir / "image_mc.jsonl").open("w") as mc,
+        (data_dir / "textvqa_val.jsonl").open("w") as vqa,
+    ):
         for i in range(n_docs):
             image = f"images/img{i}.png"
             _draw_image(data_dir / image, rng)
-            mc.write(json.dumps({"id": f"imc-{i}", "image": image,
-                                 "question": "What color is the background?",
-                                 "choices": colors, "answer": rng.randrange(4)}) + "\n")
+            mc.write(
+                json.dumps(
+                    {
+                        "id": f"imc-{i}",
+                        "image": image,
+                        "question": "What color is the background?",
+                        "choices": colors,
+                        "answer": rng.randrange(4),
+                    }
+                )
+                + "\n"
+            )
             answers = [rng.choice(colors) for _ in range(10)]
-            vqa.write(json.dumps({"question_id": i, "image": image,
-                                  "question": "What color is the sign?",
-                                  "ocr_tokens": ["STOP", str(rng.randrange(100))],
-                                  "answers": answers}) + "\n")
+            vqa.write(
+                json.dumps(
+                    {
+                        "question_id": i,
+                        "image": image,
+                        "question": "What color is the sign?",
+                        "ocr_tokens": ["STOP", str(rng.randrange(100))],
+                        "answers": answers,
+                    }
+                )
+                + "\n"
+            )
     return data_dir
 
 
@@ -216,9 +273,13 @@ class TinyVLWorld:
 def build_vl_world(root: Path, family: str = "qwen2_vl") -> TinyVLWorld:
     """Build (or reuse, if complete) a tiny Qwen-VL model, its LoRA adapter and image data."""
     root = Path(root)
-    world = TinyVLWorld(root=root, tokenizer_dir=root / "tokenizer",
-                        model_dir=root / f"tiny-{family}", lora_dir=root / f"tiny-{family}-lora",
-                        data_dir=root / "data")
+    world = TinyVLWorld(
+        root=root,
+        tokenizer_dir=root / "tokenizer",
+        model_dir=root / f"tiny-{family}",
+        lora_dir=root / f"tiny-{family}-lora",
+        data_dir=root / "data",
+    )
     marker = root / ".complete"
     if marker.exists():
         return world

@@ -64,7 +64,9 @@ def cell_view(doc: str) -> list[tuple[str, str, str]]:
         value = (cell.get(name) or "1").strip()
         return "1" if value in {"", "1"} else value
 
-    return [(visible_text(c), span(c, "rowspan"), span(c, "colspan")) for c in root.iter("td", "th")]
+    return [
+        (visible_text(c), span(c, "rowspan"), span(c, "colspan")) for c in root.iter("td", "th")
+    ]
 
 
 # -- generated tables -------------------------------------------------------------------------
@@ -75,9 +77,15 @@ _text = st.text(alphabet=_TEXT_ALPHABET, min_size=1, max_size=12).map(
 _entity = st.sampled_from(["&amp;", "&nbsp;", "&lt;", "&#8211;", "&quot;", "&eacute;", " &nbsp; "])
 _comment = st.text(alphabet="ab -", max_size=6).map(lambda s: f"<!--{s.replace('--', '')}-->")
 _leaf = st.one_of(
-    _text, _text, _entity, _comment, st.just("<br>"), st.just(" <br/> "),
+    _text,
+    _text,
+    _entity,
+    _comment,
+    st.just("<br>"),
+    st.just(" <br/> "),
     _text.map(lambda s: f'<img alt="{html_lib.escape(html_lib.unescape(s))}" src="x.png">'),
-    st.just('<img src="logo.png">'), st.just("<style>.x{color:red}</style>"),
+    st.just('<img src="logo.png">'),
+    st.just("<style>.x{color:red}</style>"),
 )
 _ws = st.sampled_from(["", " ", "\n", "\n  "])
 
@@ -87,8 +95,15 @@ def _wrap(children: st.SearchStrategy) -> st.SearchStrategy:
         name, kids, attrs = args
         return f"<{name}{attrs}>{''.join(kids)}</{name}>"
 
-    attrs = st.sampled_from(["", ' class="xl65"', ' style="mso-number-format:0"', ' href="#r"',
-                             ' face="Arial" color="#f00"'])
+    attrs = st.sampled_from(
+        [
+            "",
+            ' class="xl65"',
+            ' style="mso-number-format:0"',
+            ' href="#r"',
+            ' face="Arial" color="#f00"',
+        ]
+    )
     return st.tuples(st.sampled_from(_INLINE), st.lists(children, max_size=4), attrs).map(tag)
 
 
@@ -101,7 +116,8 @@ def _cell(draw, tag: str, depth: int) -> str:
     if depth < 1 and draw(st.integers(0, 7)) == 0:
         parts.insert(draw(st.integers(0, len(parts))), draw(_table(depth + 1)))
     spans = "".join(
-        f' {name}="{draw(st.integers(1, 3))}"' for name in ("rowspan", "colspan")
+        f' {name}="{draw(st.integers(1, 3))}"'
+        for name in ("rowspan", "colspan")
         if draw(st.integers(0, 5)) == 0
     )
     return f"<{tag}{spans}>{draw(_ws)}{''.join(parts)}{draw(_ws)}</{tag}>"
@@ -115,14 +131,20 @@ def _table(draw, depth: int = 0) -> str:
         "<tr>" + draw(_ws).join(draw(_cell("td", depth)) for _ in range(n_cols)) + "</tr>"
         for _ in range(draw(st.integers(0, 5)))
     ]
-    head = f"<thead><tr>{''.join(header)}</tr></thead>" if draw(st.booleans()) else (
-        f"<tr>{''.join(header)}</tr>")
+    head = (
+        f"<thead><tr>{''.join(header)}</tr></thead>"
+        if draw(st.booleans())
+        else (f"<tr>{''.join(header)}</tr>")
+    )
     return f'<table border="1">{draw(_ws)}{head}{draw(_ws)}{draw(_ws).join(rows)}</table>'
 
 
 _documents = st.tuples(_table(), st.booleans()).map(
-    lambda t: f"<html><head><style>td {{color: red}}</style></head><body>{t[0]}</body></html>"
-    if t[1] else t[0]
+    lambda t: (
+        f"<html><head><style>td {{color: red}}</style></head><body>{t[0]}</body></html>"
+        if t[1]
+        else t[0]
+    )
 )
 
 
@@ -134,17 +156,21 @@ def test_compaction_keeps_every_cells_visible_text_and_spans(doc):
 
 
 def test_issue_reproduction_keeps_every_character():
-    doc = ('<table><tr><th>Total <span>2021</span></th><th>Net<span> </span>income</th></tr>'
-           '<tr><td><font>1,234</font> </td><td>5</td></tr></table>')
+    doc = (
+        "<table><tr><th>Total <span>2021</span></th><th>Net<span> </span>income</th></tr>"
+        "<tr><td><font>1,234</font> </td><td>5</td></tr></table>"
+    )
     out = compact_html(doc).render()
     assert [t for t, _, _ in cell_view(out)] == ["Total 2021", "Net income", "1,234", "5"]
     assert "<span" not in out and "<font" not in out
 
 
 def test_images_become_alt_text_and_breaks_separate_words():
-    doc = ('<table><tr><th>Trend</th><th>Note</th></tr><tr><td><img src="up.png" alt="▲"> '
-           '<img alt="up"><img src="spacer.gif">5%</td><td>line<br>break<a href="#x">link</a>'
-           '</td></tr></table>')
+    doc = (
+        '<table><tr><th>Trend</th><th>Note</th></tr><tr><td><img src="up.png" alt="▲"> '
+        '<img alt="up"><img src="spacer.gif">5%</td><td>line<br>break<a href="#x">link</a>'
+        "</td></tr></table>"
+    )
     out = compact_html(doc).render()
     assert "<img" not in out and "<a" not in out and "<br>" in out
     assert [t for t, _, _ in cell_view(out)] == ["Trend", "Note", "▲ up5%", "line breaklink"]

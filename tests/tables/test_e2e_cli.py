@@ -14,34 +14,75 @@ pytestmark = pytest.mark.e2e
 
 
 def _big_table(n_rows: int) -> str:
-    style = "".join(f".xl{i} {{border:.5pt solid windowtext; font-family:Arial;}}\n" for i in range(200))
-    head = ('<tr><td rowspan="2">City</td><td colspan="2">Population</td></tr>'
-            "<tr><td>2010</td><td>2020</td></tr>")
-    body = "".join(f'<tr><td class="xl{i % 200}">City {i}</td><td>{1000 + i}</td><td>{2000 + 3 * i}</td></tr>\n'
-                   for i in range(n_rows))
-    return f"<html><head><style>{style}</style></head><body><table>{head}{body}</table></body></html>"
+    style = "".join(
+        f".xl{i} {{border:.5pt solid windowtext; font-family:Arial;}}\n" for i in range(200)
+    )
+    head = (
+        '<tr><td rowspan="2">City</td><td colspan="2">Population</td></tr>'
+        "<tr><td>2010</td><td>2020</td></tr>"
+    )
+    body = "".join(
+        f'<tr><td class="xl{i % 200}">City {i}</td>'
+        f"<td>{1000 + i}</td><td>{2000 + 3 * i}</td></tr>\n"
+        for i in range(n_rows)
+    )
+    return (
+        f"<html><head><style>{style}</style></head><body><table>{head}{body}</table></body></html>"
+    )
 
 
 def test_cli_run_truncates_and_logs_stats(tiny_world, tasks_dir, tmp_path):
     (tmp_path / "big.html").write_text(_big_table(600))
     rows = [
-        {"id": "big-1", "question": "What was the 2020 population of City 457?", "answer": "3371",
-         "table_path": "big.html", "question_type": "Fact Checking"},
-        {"id": "big-2", "question": "What was the 2010 population of City 12?", "answer": "1012",
-         "table_path": "big.html", "question_type": "Numerical Reasoning"},
-        {"id": "small", "question": "Capital?", "answer": "Oslo", "question_type": "Fact Checking",
-         "table_html": "<table><tr><th>Capital</th></tr><tr><td>Oslo</td></tr></table>"},
+        {
+            "id": "big-1",
+            "question": "What was the 2020 population of City 457?",
+            "answer": "3371",
+            "table_path": "big.html",
+            "question_type": "Fact Checking",
+        },
+        {
+            "id": "big-2",
+            "question": "What was the 2010 population of City 12?",
+            "answer": "1012",
+            "table_path": "big.html",
+            "question_type": "Numerical Reasoning",
+        },
+        {
+            "id": "small",
+            "question": "Capital?",
+            "answer": "Oslo",
+            "question_type": "Fact Checking",
+            "table_html": "<table><tr><th>Capital</th></tr><tr><td>Oslo</td></tr></table>",
+        },
     ]
     data = tmp_path / "qa.jsonl"
     data.write_text("\n".join(json.dumps(r) for r in rows))
     out = tmp_path / "out"
-    run_lm_eval([
-        "--include_path", str(tasks_dir), "--tasks", "html_table_qa", "--model", "mgm_lora",
-        "--model_args", f"pretrained={tiny_world.model_dir},dtype=float32", "--device", "cpu",
-        "--batch_size", "1", "--gen_kwargs", "max_gen_toks=16",
-        "--metadata", json.dumps({"data_path": str(data), "max_gen_toks": 16}),
-        "--log_samples", "--output_path", str(out),
-    ], cwd=tmp_path)
+    run_lm_eval(
+        [
+            "--include_path",
+            str(tasks_dir),
+            "--tasks",
+            "html_table_qa",
+            "--model",
+            "mgm_lora",
+            "--model_args",
+            f"pretrained={tiny_world.model_dir},dtype=float32",
+            "--device",
+            "cpu",
+            "--batch_size",
+            "1",
+            "--gen_kwargs",
+            "max_gen_toks=16",
+            "--metadata",
+            json.dumps({"data_path": str(data), "max_gen_toks": 16}),
+            "--log_samples",
+            "--output_path",
+            str(out),
+        ],
+        cwd=tmp_path,
+    )
     tokenizer = load_tokenizer(str(tiny_world.model_dir))
     samples = read_samples(out, "html_table_qa")
     assert [s["doc"]["id"] for s in samples] == ["big-1", "big-2", "small"]

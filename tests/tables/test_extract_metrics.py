@@ -10,7 +10,12 @@ from lm_eval_ext.tables.metrics import exact_match, normalize_answer, rouge_l, t
 # (model output, extracted answer, method, counted as failure)
 EXTRACTION_CASES = [
     ("[Final Answer]: Paris", "Paris", "marker", False),
-    ("Let me look.\nThe row says 12.\n[Final Answer]: 12.5\n\nExplanation: from row 3", "12.5", "marker", False),
+    (
+        "Let me look.\nThe row says 12.\n[Final Answer]: 12.5\n\nExplanation: from row 3",
+        "12.5",
+        "marker",
+        False,
+    ),
     ("**[Final Answer]:** Berlin, Rome", "Berlin, Rome", "marker", False),
     ("**Final Answer**: `42`", "42", "marker", False),
     ("### Final Answer:\n\n Mobile devices.", "Mobile devices", "marker", False),
@@ -32,17 +37,20 @@ def test_extract_answer(text, answer, method, failed):
     assert (got.answer, got.method, got.failed) == (answer, method, failed)
 
 
-@pytest.mark.parametrize("raw,norm", [
-    ("The Answer!", "answer"),
-    ("1,234.50", "1234.5"),
-    ("3.14159", "3.14"),
-    ("3.145", "3.15") if round(3.145, 2) == 3.15 else ("3.145", "3.14"),
-    ("45%", "45"),
-    ("$ 1,000", "1000"),
-    ("(12)", "12"),
-    ("U.S. Army", "us army"),
-    ("an apple, a pear", "apple pear"),
-])
+@pytest.mark.parametrize(
+    "raw,norm",
+    [
+        ("The Answer!", "answer"),
+        ("1,234.50", "1234.5"),
+        ("3.14159", "3.14"),
+        ("3.145", "3.15") if round(3.145, 2) == 3.15 else ("3.145", "3.14"),
+        ("45%", "45"),
+        ("$ 1,000", "1000"),
+        ("(12)", "12"),
+        ("U.S. Army", "us army"),
+        ("an apple, a pear", "apple pear"),
+    ],
+)
 def test_normalize_answer(raw, norm):
     assert normalize_answer(raw) == norm
 
@@ -60,8 +68,11 @@ def test_token_f1_matches_lm_eval_squad_f1():
     """On number-free strings our F1 is SQuAD's, as implemented in lm-eval's qasper task."""
     from lm_eval.tasks.qasper.metrics import f1_abstractive
 
-    pairs = [("the cat sat on the mat", "a cat on a mat"), ("Gratuity, Medical Insurance",
-             "Gratuity, Employer's ESI Contribution, Medical Insurance"), ("red blue", "green")]
+    pairs = [
+        ("the cat sat on the mat", "a cat on a mat"),
+        ("Gratuity, Medical Insurance", "Gratuity, Employer's ESI Contribution, Medical Insurance"),
+        ("red blue", "green"),
+    ]
     for pred, ref in pairs:
         assert token_f1(pred, ref) == pytest.approx(f1_abstractive([pred], [ref]))
 

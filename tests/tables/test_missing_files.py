@@ -39,8 +39,11 @@ def generic_data(tmp_path):
 
 
 def test_missing_table_files_stop_the_task_naming_every_file(tasks_dir, generic_data, tiny_world):
-    meta = {"data_path": str(generic_data), "tokenizer": str(tiny_world.tokenizer_dir),
-            "max_input_tokens": 400}
+    meta = {
+        "data_path": str(generic_data),
+        "tokenizer": str(tiny_world.tokenizer_dir),
+        "max_input_tokens": 400,
+    }
     with pytest.raises(TableFileError) as err:
         _load(tasks_dir, ["html_table_qa"], meta)
     message = str(err.value)
@@ -52,9 +55,15 @@ def test_missing_table_files_stop_the_task_naming_every_file(tasks_dir, generic_
     assert "good:" not in message and "skip_missing_tables" in message
 
 
-def test_skip_missing_tables_skips_logs_and_records_them(tasks_dir, generic_data, tiny_world, caplog):
-    meta = {"data_path": str(generic_data), "tokenizer": str(tiny_world.tokenizer_dir),
-            "max_input_tokens": 400, "skip_missing_tables": True}
+def test_skip_missing_tables_skips_logs_and_records_them(
+    tasks_dir, generic_data, tiny_world, caplog
+):
+    meta = {
+        "data_path": str(generic_data),
+        "tokenizer": str(tiny_world.tokenizer_dir),
+        "max_input_tokens": 400,
+        "skip_missing_tables": True,
+    }
     with caplog.at_level(logging.WARNING, logger="lm_eval_ext.tables.hooks"):
         task = _load(tasks_dir, ["html_table_qa"], meta)["html_table_qa"]
     assert [d["id"] for d in task.test_docs()] == ["good"]
@@ -64,23 +73,38 @@ def test_skip_missing_tables_skips_logs_and_records_them(tasks_dir, generic_data
     record = task.dump_config()["metadata"][SKIPPED_KEY]
     assert (record["docs_total"], record["docs_kept"], record["docs_skipped"]) == (4, 1, 3)
     assert {(f["id"], f["problem"]) for f in record["files"]} == {
-        ("gone", "not found"), ("dir", "not a file"), ("blank", "empty")}
+        ("gone", "not found"),
+        ("dir", "not a file"),
+        ("blank", "empty"),
+    }
     assert set(task.dataset) == {"test"}
 
 
 def test_all_files_missing_with_skip_is_a_clear_error(tasks_dir, tmp_path, tiny_world):
     data = tmp_path / "qa.jsonl"
-    data.write_text(json.dumps({"id": "x", "question": "q", "answer": "a", "table_path": "no.html"}))
-    meta = {"data_path": str(data), "tokenizer": str(tiny_world.tokenizer_dir),
-            "max_input_tokens": 400, "skip_missing_tables": "true"}
-    with pytest.raises(TableFileError, match=r"every question's file is unusable[\s\S]*x: .*no\.html"):
+    data.write_text(
+        json.dumps({"id": "x", "question": "q", "answer": "a", "table_path": "no.html"})
+    )
+    meta = {
+        "data_path": str(data),
+        "tokenizer": str(tiny_world.tokenizer_dir),
+        "max_input_tokens": 400,
+        "skip_missing_tables": "true",
+    }
+    with pytest.raises(
+        TableFileError, match=r"every question's file is unusable[\s\S]*x: .*no\.html"
+    ):
         _load(tasks_dir, ["html_table_qa"], meta)
 
 
 def test_record_without_any_table_is_not_scored_empty(tasks_dir, tmp_path, tiny_world):
     data = tmp_path / "qa.jsonl"
     data.write_text(json.dumps({"id": "bare", "question": "q", "answer": "a"}))
-    meta = {"data_path": str(data), "tokenizer": str(tiny_world.tokenizer_dir), "max_input_tokens": 400}
+    meta = {
+        "data_path": str(data),
+        "tokenizer": str(tiny_world.tokenizer_dir),
+        "max_input_tokens": 400,
+    }
     with pytest.raises(TableFileError, match=r"bare: - \(no table_path given\)"):
         _load(tasks_dir, ["html_table_qa"], meta)
 
@@ -93,10 +117,15 @@ def realhitbench_without_one_table(table_fixtures, tmp_path):
     return root
 
 
-def test_realhitbench_missing_html_named_with_question_ids(tasks_dir, realhitbench_without_one_table,
-                                                           tiny_world):
+def test_realhitbench_missing_html_named_with_question_ids(
+    tasks_dir, realhitbench_without_one_table, tiny_world
+):
     root = realhitbench_without_one_table
-    meta = {"realhitbench_dir": str(root), "pretrained": str(tiny_world.model_dir), "max_gen_toks": 32}
+    meta = {
+        "realhitbench_dir": str(root),
+        "pretrained": str(tiny_world.model_dir),
+        "max_gen_toks": 32,
+    }
     with pytest.raises(TableFileError) as err:
         _load(tasks_dir, ["realhitbench_text_html"], meta)
     missing = root / "html" / "economy-table2.html"
@@ -105,7 +134,8 @@ def test_realhitbench_missing_html_named_with_question_ids(tasks_dir, realhitben
     assert f"final-2: {missing} (not found)" in lines and f"long-1: {missing} (not found)" in lines
     assert "2 of 4 questions" in lines[0]
     task = _load(tasks_dir, ["realhitbench_text_html"], {**meta, "skip_missing_tables": True})[
-        "realhitbench_text_html"]
+        "realhitbench_text_html"
+    ]
     assert sorted(d["id"] for d in task.test_docs()) == ["final-1", "long-2"]
     record = task.config.metadata[SKIPPED_KEY]
     assert sorted(f["id"] for f in record["files"]) == ["final-2", "long-1"]
@@ -114,8 +144,20 @@ def test_realhitbench_missing_html_named_with_question_ids(tasks_dir, realhitben
 def test_image_modalities_need_the_image_files(tasks_dir, table_fixtures, tmp_path, tiny_world):
     root = tmp_path / "RealHiTBench"
     shutil.copytree(table_fixtures / "realhitbench", root)  # has html/, no image/
-    meta = {"realhitbench_dir": str(root), "pretrained": str(tiny_world.model_dir), "max_gen_toks": 32}
+    meta = {
+        "realhitbench_dir": str(root),
+        "pretrained": str(tiny_world.model_dir),
+        "max_gen_toks": 32,
+    }
     with pytest.raises(TableFileError, match=r"image/population-table1\.png \(not found\)"):
         _load(tasks_dir, ["realhitbench_image"], meta)
-    assert len(list(_load(tasks_dir, ["realhitbench_text_html"], meta)[
-        "realhitbench_text_html"].test_docs())) == 4
+    assert (
+        len(
+            list(
+                _load(tasks_dir, ["realhitbench_text_html"], meta)[
+                    "realhitbench_text_html"
+                ].test_docs()
+            )
+        )
+        == 4
+    )

@@ -42,7 +42,7 @@ _separator = st.sampled_from([" ", "  ", " / ", "; ", " (", ") ", " - ", "\n", "
 @given(st.lists(_piece, min_size=1, max_size=12), st.data())
 def test_tokens_are_whole_words_and_whole_numbers(pieces, data):
     seps = [data.draw(_separator) for _ in pieces]
-    text = "".join(shown + sep for (shown, _), sep in zip(pieces, seps))
+    text = "".join(shown + sep for (shown, _), sep in zip(pieces, seps, strict=True))
     assert tokenize(text) == [token for _, token in pieces]
 
 
@@ -55,21 +55,36 @@ def test_a_number_matches_itself_with_or_without_separators_and_nothing_longer(n
 
 def test_question_terms_drop_stopwords_and_keep_numbers():
     assert question_terms("What was the Output of District 07557 in 2022?") == (
-        "output", "district", "07557", "2022")
+        "output",
+        "district",
+        "07557",
+        "2022",
+    )
     assert question_terms("Which city had sales of 1,234.5 in the UK?") == (
-        "city", "sales", "1234.5", "uk")
+        "city",
+        "sales",
+        "1234.5",
+        "uk",
+    )
 
 
 # -- BM25 scores equal rank_bm25's ------------------------------------------------------------
 
-_doc = st.lists(st.sampled_from(["alpha", "beta", "gamma", "delta", "12", "2022", "x9"]),
-                max_size=8)
+_doc = st.lists(
+    st.sampled_from(["alpha", "beta", "gamma", "delta", "12", "2022", "x9"]), max_size=8
+)
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(_doc, min_size=1, max_size=25), st.lists(st.sampled_from(
-    ["alpha", "beta", "gamma", "delta", "12", "2022", "x9", "absent"]), min_size=1, max_size=4,
-    unique=True))
+@given(
+    st.lists(_doc, min_size=1, max_size=25),
+    st.lists(
+        st.sampled_from(["alpha", "beta", "gamma", "delta", "12", "2022", "x9", "absent"]),
+        min_size=1,
+        max_size=4,
+        unique=True,
+    ),
+)
 def test_scores_are_okapi_bm25_as_rank_bm25_computes_them(corpus, query):
     from rank_bm25 import BM25Okapi
 
@@ -89,16 +104,21 @@ def test_scores_are_okapi_bm25_as_rank_bm25_computes_them(corpus, query):
 def _district_table(n_rows: int, seed: int = 3) -> tuple[str, list[str]]:
     """Two-level header; ids and values full of the substrings "2022" and "district"."""
     rng = random.Random(seed)
-    head = ('<tr><td rowspan="2">Region</td><td rowspan="2">District</td>'
-            '<td colspan="4">Output</td></tr><tr><td>2019</td><td>2020</td><td>2021</td>'
-            '<td>2022</td></tr>')
-    ids = sorted(rng.sample(range(100_000), n_rows - 3) + [2022, 20220, 12022])
+    head = (
+        '<tr><td rowspan="2">Region</td><td rowspan="2">District</td>'
+        '<td colspan="4">Output</td></tr><tr><td>2019</td><td>2020</td><td>2021</td>'
+        "<td>2022</td></tr>"
+    )
+    ids = sorted([*rng.sample(range(100_000), n_rows - 3), 2022, 20220, 12022])
     labels, body = [], []
     for k, district in enumerate(ids):
         label = f"District {district:05d}"
         values = [rng.choice([2022, 20221, 12022, rng.randrange(1000, 99999)]) for _ in range(4)]
-        body.append(f"<tr><td>Region {k % 9} districts</td><td>{label}</td>"
-                    + "".join(f"<td>{v:,}</td>" for v in values) + "</tr>\n")
+        body.append(
+            f"<tr><td>Region {k % 9} districts</td><td>{label}</td>"
+            + "".join(f"<td>{v:,}</td>" for v in values)
+            + "</tr>\n"
+        )
         labels.append(label)
     return f"<table>{head}{''.join(body)}</table>", labels
 
@@ -152,7 +172,7 @@ def test_unique_id_row_kept_whenever_it_fits(tokenizer, target_index, extra):
 
 
 def test_header_terms_and_common_terms_do_not_pick_rows():
-    """"2022" names a column and "districts" is in every row: neither pulls rows in."""
+    """ "2022" names a column and "districts" is in every row: neither pulls rows in."""
     html, labels = _districts()
     doc = compact_html(html)
     ranking = rank_units(doc, f"What was the 2022 Output of the districts {labels[1_234]}?")
@@ -163,11 +183,12 @@ def test_header_terms_and_common_terms_do_not_pick_rows():
 
 
 def test_a_quoted_cell_beats_a_bag_of_the_same_words():
-    rows = ["<tr><td>Steel Northern Works</td><td>7</td></tr>",
-            "<tr><td>Region 4</td><td>99,972</td></tr>",
-            "<tr><td>Northern Steel Works</td><td>8</td></tr>",
-            "<tr><td>District 99972</td><td>9</td></tr>"] + [
-            f"<tr><td>District {i}</td><td>{i}</td></tr>" for i in range(20)]
+    rows = [
+        "<tr><td>Steel Northern Works</td><td>7</td></tr>",
+        "<tr><td>Region 4</td><td>99,972</td></tr>",
+        "<tr><td>Northern Steel Works</td><td>8</td></tr>",
+        "<tr><td>District 99972</td><td>9</td></tr>",
+    ] + [f"<tr><td>District {i}</td><td>{i}</td></tr>" for i in range(20)]
     doc = compact_html(f"<table><tr><th>Name</th><th>Amount</th></tr>{''.join(rows)}</table>")
     # same words, same BM25 score: the row whose cell the question quotes comes first
     assert rank_units(doc, "Amount of Northern Steel Works?").order[:2] == [(0, 2), (0, 0)]
@@ -186,11 +207,15 @@ def test_quoted_value_finds_its_row_with_or_without_separators(tokenizer):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 2_000), st.sampled_from(["Output of District 00412?", "Region 3 totals",
-                                                "What is in the table?"]))
+@given(
+    st.integers(0, 2_000),
+    st.sampled_from(["Output of District 00412?", "Region 3 totals", "What is in the table?"]),
+)
 def test_every_budget_is_met_exactly_with_markers_counted(tokenizer, extra, question):
-    rows = "".join(f"<tr><td>District {i:05d}</td><td>{i * 7919 % 100_000:,}</td></tr>"
-                   for i in range(0, 1_200, 3))
+    rows = "".join(
+        f"<tr><td>District {i:05d}</td><td>{i * 7919 % 100_000:,}</td></tr>"
+        for i in range(0, 1_200, 3)
+    )
     html = f"<table><tr><th>District</th><th>Output</th></tr>{rows}</table>"
     counter = PromptCounter(tokenizer)
     base = counter.count(_render(question)(compact_html(html).render([[]])))

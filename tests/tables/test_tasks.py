@@ -35,8 +35,11 @@ def _load(tasks_dir, names, metadata):
 
 
 def test_realhitbench_variants_load(tasks_dir, realhitbench_dir, tiny_world):
-    meta = {"realhitbench_dir": str(realhitbench_dir), "pretrained": str(tiny_world.model_dir),
-            "max_gen_toks": 32}
+    meta = {
+        "realhitbench_dir": str(realhitbench_dir),
+        "pretrained": str(tiny_world.model_dir),
+        "max_gen_toks": 32,
+    }
     tasks = _load(tasks_dir, [f"realhitbench_{v}" for v in VARIANTS], meta)
     for variant in VARIANTS:
         task = tasks[f"realhitbench_{variant}"]
@@ -68,19 +71,32 @@ def test_realhitbench_needs_a_directory(tasks_dir, tiny_world, monkeypatch):
         _load(tasks_dir, ["realhitbench_text_html"], {"pretrained": str(tiny_world.model_dir)})
 
 
-def test_generic_task_reads_jsonl_with_inline_and_file_tables(tasks_dir, table_fixtures,
-                                                              tmp_path, tiny_world):
+def test_generic_task_reads_jsonl_with_inline_and_file_tables(
+    tasks_dir, table_fixtures, tmp_path, tiny_world
+):
     data = tmp_path / "qa.jsonl"
     shutil.copy(table_fixtures / "nested.html", tmp_path / "nested.html")
     rows = [
-        {"id": "a", "question": "Budget of Sales?", "answer": "800", "table_path": "nested.html",
-         "question_type": "Fact Checking"},
-        {"id": "b", "question": "Who?", "answer": ["x", "y"],
-         "table_html": "<table><tr><th>k</th></tr><tr><td>x</td></tr></table>"},
+        {
+            "id": "a",
+            "question": "Budget of Sales?",
+            "answer": "800",
+            "table_path": "nested.html",
+            "question_type": "Fact Checking",
+        },
+        {
+            "id": "b",
+            "question": "Who?",
+            "answer": ["x", "y"],
+            "table_html": "<table><tr><th>k</th></tr><tr><td>x</td></tr></table>",
+        },
     ]
     data.write_text("\n".join(json.dumps(r) for r in rows))
-    meta = {"data_path": str(data), "tokenizer": str(tiny_world.tokenizer_dir),
-            "max_input_tokens": 480}
+    meta = {
+        "data_path": str(data),
+        "tokenizer": str(tiny_world.tokenizer_dir),
+        "max_input_tokens": 480,
+    }
     task = _load(tasks_dir, ["html_table_qa"], meta)["html_table_qa"]
     docs = list(task.test_docs())
     assert [d["answer"] for d in docs] == ["800", "x, y"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 import pytest
-from lxml import etree, html as lxml_html
+from lxml import etree
+from lxml import html as lxml_html
 
 from lm_eval_ext.tables.html_compact import compact_html
 from lm_eval_ext.tables.prompts import render_prompt
@@ -16,12 +17,24 @@ FORMAT = "AnswerName1, AnswerName2..."
 
 # (fixture file, question, text of the row that must survive, header texts that must survive)
 CASES = [
-    ("multilevel_th.html", "What was the population of Hungary in 2020?", "Hungary",
-     ["Country", "Population (millions)", "2010", "2020", "Capital"]),
-    ("spreadsheet_td.html", "What is the 2023 total of Smart home?", "Smart home",
-     ["Quarterly revenue by division", "Division", "2022", "2023", "H1", "H2"]),
-    ("nested.html", "How large is the budget of the Legal team?", "Legal",
-     ["Team", "Members", "Budget"]),
+    (
+        "multilevel_th.html",
+        "What was the population of Hungary in 2020?",
+        "Hungary",
+        ["Country", "Population (millions)", "2010", "2020", "Capital"],
+    ),
+    (
+        "spreadsheet_td.html",
+        "What is the 2023 total of Smart home?",
+        "Smart home",
+        ["Quarterly revenue by division", "Division", "2022", "2023", "H1", "H2"],
+    ),
+    (
+        "nested.html",
+        "How large is the budget of the Legal team?",
+        "Legal",
+        ["Team", "Members", "Budget"],
+    ),
     ("broken.html", "Who is the mayor of Nice?", "Nice", ["City", "Mayor", "Founded"]),
 ]
 
@@ -161,8 +174,15 @@ def test_chat_template_counted(tokenizer, table_fixtures):
     assert fit.stats.truncated and "Vienna" in fit.table_html
 
 
-@pytest.mark.parametrize("html", ["", "\x00\x01 garbage <<<>>>", "<div>" + "no table here " * 400,
-                                  "<table><tr><td>unterminated " + "x" * 5000])
+@pytest.mark.parametrize(
+    "html",
+    [
+        "",
+        "\x00\x01 garbage <<<>>>",
+        "<div>" + "no table here " * 400,
+        "<table><tr><td>unterminated " + "x" * 5000,
+    ],
+)
 def test_broken_or_tableless_input_never_crashes(tokenizer, html):
     counter = PromptCounter(tokenizer)
     q = "What is in the table?"

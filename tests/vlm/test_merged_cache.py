@@ -14,15 +14,17 @@ from lm_eval.models.huggingface import HFLM
 from transformers import AutoTokenizer
 
 from lm_eval_ext.checkpoints.hashing import default_cache_file
+from lm_eval_ext.demo.tiny_world import build_lora_adapter
 from lm_eval_ext.models.merged_cache import MANIFEST
 from lm_eval_ext.models.mgm_lora import MGMLoRALM
 from lm_eval_ext.models.processor_files import processor_files
-from lm_eval_ext.demo.tiny_world import build_lora_adapter
 from tests.support.file_opens import record_opens
 
 COMMON = {"device": "cpu", "dtype": "float32", "batch_size": 2}
-REQS = [("Question: What is the capital of France?\nAnswer:", " Paris"),
-        ("The table has", " 12 rows and 3 columns.")]
+REQS = [
+    ("Question: What is the capital of France?\nAnswer:", " Paris"),
+    ("The table has", " 12 rows and 3 columns."),
+]
 
 
 def _lls(lm):
@@ -32,8 +34,12 @@ def _lls(lm):
 
 def test_causal_cache_saved_reused_and_loadable_by_hf(tiny_world, tmp_path):
     cache = tmp_path / "merged"
-    args = {"pretrained": str(tiny_world.model_dir), "lora": str(tiny_world.lora_dir),
-            "merged_cache": str(cache), **COMMON}
+    args = {
+        "pretrained": str(tiny_world.model_dir),
+        "lora": str(tiny_world.lora_dir),
+        "merged_cache": str(cache),
+        **COMMON,
+    }
     first = MGMLoRALM.create_from_arg_obj(args)
     assert (cache / MANIFEST).is_file() and (cache / "model.safetensors").is_file()
     stamp = (cache / MANIFEST).stat().st_mtime_ns
@@ -49,11 +55,16 @@ def test_cache_hit_does_not_read_base_or_adapter_files_again(tiny_world, tmp_pat
     """Checking a merged cache against its inputs hashes each file once: the user-level hash
     cache records them, and a later start reads neither the base weights nor the adapter."""
     cache = tmp_path / "merged"
-    args = {"pretrained": str(tiny_world.model_dir), "lora": str(tiny_world.lora_dir),
-            "merged_cache": str(cache), **COMMON}
+    args = {
+        "pretrained": str(tiny_world.model_dir),
+        "lora": str(tiny_world.lora_dir),
+        "merged_cache": str(cache),
+        **COMMON,
+    }
     MGMLoRALM.create_from_arg_obj(args)
-    inputs = [p for d in (tiny_world.model_dir, tiny_world.lora_dir) for p in d.rglob("*")
-              if p.is_file()]
+    inputs = [
+        p for d in (tiny_world.model_dir, tiny_world.lora_dir) for p in d.rglob("*") if p.is_file()
+    ]
     recorded = json.loads(default_cache_file().read_text())
     assert {str(p) for p in inputs} <= set(recorded)
     stamp = (cache / MANIFEST).stat().st_mtime_ns
@@ -61,8 +72,9 @@ def test_cache_hit_does_not_read_base_or_adapter_files_again(tiny_world, tmp_pat
     opened = record_opens(monkeypatch)
     second = MGMLoRALM.create_from_arg_obj(args)
     assert (cache / MANIFEST).stat().st_mtime_ns == stamp  # a cache hit
-    weights = {str(p) for p in inputs
-               if p.suffix == ".safetensors" or tiny_world.lora_dir in p.parents}
+    weights = {
+        str(p) for p in inputs if p.suffix == ".safetensors" or tiny_world.lora_dir in p.parents
+    }
     assert any(p.endswith("model.safetensors") for p in weights)
     assert not weights & opened, sorted(weights & opened)
     assert second.get_model_info()["lora"] == str(tiny_world.lora_dir)
@@ -71,8 +83,12 @@ def test_cache_hit_does_not_read_base_or_adapter_files_again(tiny_world, tmp_pat
 def test_changed_adapter_invalidates_cache(tiny_world, tmp_path):
     cache, lora = tmp_path / "merged", tmp_path / "lora"
     shutil.copytree(tiny_world.lora_dir, lora)
-    args = {"pretrained": str(tiny_world.model_dir), "lora": str(lora),
-            "merged_cache": str(cache), **COMMON}
+    args = {
+        "pretrained": str(tiny_world.model_dir),
+        "lora": str(lora),
+        "merged_cache": str(cache),
+        **COMMON,
+    }
     before = _lls(MGMLoRALM.create_from_arg_obj(args))
     old = json.loads((cache / MANIFEST).read_text())
     shutil.rmtree(lora)
@@ -86,13 +102,21 @@ def test_changed_adapter_invalidates_cache(tiny_world, tmp_path):
 
 def test_vl_cache_reused(vl_world, tmp_path):
     cache = tmp_path / "vl-merged"
-    args = {"pretrained": str(vl_world.model_dir), "lora": str(vl_world.lora_dir),
-            "merged_cache": str(cache), "device": "cpu", "dtype": "float32"}
+    args = {
+        "pretrained": str(vl_world.model_dir),
+        "lora": str(vl_world.lora_dir),
+        "merged_cache": str(cache),
+        "device": "cpu",
+        "dtype": "float32",
+    }
     first = MGMLoRALM.create_from_arg_obj(args)
     assert (cache / MANIFEST).is_file()
-    second = MGMLoRALM.create_from_arg_obj({**args, "pretrained": str(cache), "lora": None,
-                                            "merged_cache": None})
-    for (n, a), (_, b) in zip(first.model.state_dict().items(), second.model.state_dict().items()):
+    second = MGMLoRALM.create_from_arg_obj(
+        {**args, "pretrained": str(cache), "lora": None, "merged_cache": None}
+    )
+    for (n, a), (_, b) in zip(
+        first.model.state_dict().items(), second.model.state_dict().items(), strict=True
+    ):
         assert (a - b).abs().max() < 1e-6, n
 
 
@@ -106,9 +130,15 @@ def test_cache_carries_the_tokenizer_actually_used(tiny_world, tmp_path):
     base_len = len(tokenizer)
     tokenizer.add_special_tokens({"additional_special_tokens": ["<|extra|>"]})
     tokenizer.save_pretrained(lora)
-    lm = MGMLoRALM.create_from_arg_obj({"pretrained": str(tiny_world.model_dir), "lora": str(lora),
-                                        "tokenizer": str(lora), "merged_cache": str(cache),
-                                        **COMMON})
+    lm = MGMLoRALM.create_from_arg_obj(
+        {
+            "pretrained": str(tiny_world.model_dir),
+            "lora": str(lora),
+            "tokenizer": str(lora),
+            "merged_cache": str(cache),
+            **COMMON,
+        }
+    )
     used = {name: path.read_bytes() for name, path in processor_files(lora).items()}
     assert {name: path.read_bytes() for name, path in processor_files(cache).items()} == used
     hf = HFLM(pretrained=str(cache), **COMMON)

@@ -37,16 +37,26 @@ COMMON = {"device": "cpu", "dtype": "float32", "batch_size": 2}
 #: Written by the merged model's ``save_pretrained`` (or by us), not copied from the base.
 MODEL_FILES = frozenset({"config.json", "generation_config.json", "model.safetensors", MANIFEST})
 #: What a Qwen2-VL hub checkpoint carries besides the model (the tiny base must have it too).
-HUB_PROCESSOR_FILES = frozenset({
-    "preprocessor_config.json", "video_preprocessor_config.json", "chat_template.jinja",
-    "tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt",
-})
+HUB_PROCESSOR_FILES = frozenset(
+    {
+        "preprocessor_config.json",
+        "video_preprocessor_config.json",
+        "chat_template.jinja",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "vocab.json",
+        "merges.txt",
+    }
+)
 TEXT_REQS = [("Question: what color is the sky?\nAnswer:", " blue"), ("The cat sat", " on it")]
 
 
 def _non_model_files(directory: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in Path(directory).iterdir()
-            if p.is_file() and p.name not in MODEL_FILES}
+    return {
+        p.name: p.read_bytes()
+        for p in Path(directory).iterdir()
+        if p.is_file() and p.name not in MODEL_FILES
+    }
 
 
 def _outcome(build: Callable[[], Any], directory: Path) -> Any:
@@ -65,9 +75,14 @@ def _image(world, i: int = 0) -> Image.Image:
 def vl_cache(vl_world, tmp_path_factory) -> tuple[Path, Any]:
     """(cache dir, the mgm_lora model whose merge wrote it)."""
     cache = tmp_path_factory.mktemp("vl-cache") / "merged"
-    lm = MGMLoRALM.create_from_arg_obj({
-        "pretrained": str(vl_world.model_dir), "lora": str(vl_world.lora_dir),
-        "merged_cache": str(cache), **COMMON})
+    lm = MGMLoRALM.create_from_arg_obj(
+        {
+            "pretrained": str(vl_world.model_dir),
+            "lora": str(vl_world.lora_dir),
+            "merged_cache": str(cache),
+            **COMMON,
+        }
+    )
     assert (cache / MANIFEST).is_file()
     return cache, lm
 
@@ -77,10 +92,11 @@ def test_cache_carries_the_base_processor_files_byte_identical(vl_world, vl_cach
     the cache with the same bytes, and the cache has no processor file the base lacks."""
     cache, _ = vl_cache
     base_files = _non_model_files(vl_world.model_dir)
-    assert HUB_PROCESSOR_FILES <= set(base_files)  # the tiny base is laid out like the hub's
+    assert set(base_files) >= HUB_PROCESSOR_FILES  # the tiny base is laid out like the hub's
     assert _non_model_files(cache) == base_files
     assert sorted(MODEL_FILES - {MANIFEST}) == sorted(
-        p.name for p in cache.iterdir() if p.name in MODEL_FILES - {MANIFEST})
+        p.name for p in cache.iterdir() if p.name in MODEL_FILES - {MANIFEST}
+    )
 
 
 def _image_only_from_pretrained(name: Any, **kwargs: Any):
@@ -90,17 +106,20 @@ def _image_only_from_pretrained(name: Any, **kwargs: Any):
 
 
 @pytest.mark.parametrize("processor", ["auto", "image_only"])
-def test_auto_processor_behaves_on_the_cache_as_on_the_base(vl_world, vl_cache, processor,
-                                                            monkeypatch):
+def test_auto_processor_behaves_on_the_cache_as_on_the_base(
+    vl_world, vl_cache, processor, monkeypatch
+):
     """``AutoProcessor.from_pretrained``: same class and same encodings on both, or the same
     exception. ``auto``: without torchvision (here) both raise ImportError for the video
     processor. ``image_only``: the video processor skipped, so the loading branch runs here."""
     cache, _ = vl_cache
     if processor == "image_only":
-        monkeypatch.setattr(transformers.AutoProcessor, "from_pretrained",
-                            _image_only_from_pretrained)
-    base = _outcome(lambda: transformers.AutoProcessor.from_pretrained(vl_world.model_dir),
-                    vl_world.model_dir)
+        monkeypatch.setattr(
+            transformers.AutoProcessor, "from_pretrained", _image_only_from_pretrained
+        )
+    base = _outcome(
+        lambda: transformers.AutoProcessor.from_pretrained(vl_world.model_dir), vl_world.model_dir
+    )
     got = _outcome(lambda: transformers.AutoProcessor.from_pretrained(cache), cache)
     if isinstance(base, tuple):
         assert processor == "auto", base
@@ -117,25 +136,36 @@ def test_auto_processor_behaves_on_the_cache_as_on_the_base(vl_world, vl_cache, 
 
 
 def _hf_multimodal(directory: Path):
-    return get_model("hf-multimodal")(pretrained=str(directory), image_string=QWEN_IMAGE_STRING,
-                                      **COMMON)
+    return get_model("hf-multimodal")(
+        pretrained=str(directory), image_string=QWEN_IMAGE_STRING, **COMMON
+    )
 
 
 def _outputs(lm, world) -> tuple[list[float], list[str]]:
     """Text loglikelihoods and greedy generations with images (hf-multimodal's request types)."""
-    lls = lm.loglikelihood([Instance("loglikelihood", {}, r, i) for i, r in enumerate(TEXT_REQS)],
-                           disable_tqdm=True)
+    lls = lm.loglikelihood(
+        [Instance("loglikelihood", {}, r, i) for i, r in enumerate(TEXT_REQS)], disable_tqdm=True
+    )
     kw = {"until": ["\n"], "max_gen_toks": 5, "do_sample": False}
     gens = lm.generate_until(
-        [Instance("generate_until", {}, ("<image> What color? Answer:", dict(kw),
-                                         {"visual": [_image(world, i)]}), i) for i in range(3)],
-        disable_tqdm=True)
+        [
+            Instance(
+                "generate_until",
+                {},
+                ("<image> What color? Answer:", dict(kw), {"visual": [_image(world, i)]}),
+                i,
+            )
+            for i in range(3)
+        ],
+        disable_tqdm=True,
+    )
     return [ll for ll, _ in lls], gens
 
 
 @pytest.mark.parametrize("processor", ["auto", "image_only"])
-def test_hf_multimodal_loads_the_cache_wherever_it_loads_the_base(vl_world, vl_cache, processor,
-                                                                  monkeypatch):
+def test_hf_multimodal_loads_the_cache_wherever_it_loads_the_base(
+    vl_world, vl_cache, processor, monkeypatch
+):
     """``--model hf-multimodal``: the cache loads iff the base loads, and gives the outputs of
     the mgm_lora model that wrote it.
 
@@ -148,8 +178,9 @@ def test_hf_multimodal_loads_the_cache_wherever_it_loads_the_base(vl_world, vl_c
     """
     cache, merged = vl_cache
     if processor == "image_only":
-        monkeypatch.setattr(transformers.AutoProcessor, "from_pretrained",
-                            _image_only_from_pretrained)
+        monkeypatch.setattr(
+            transformers.AutoProcessor, "from_pretrained", _image_only_from_pretrained
+        )
     base = _outcome(lambda: _hf_multimodal(vl_world.model_dir), vl_world.model_dir)
     got = _outcome(lambda: _hf_multimodal(cache), cache)
     if isinstance(base, tuple):
@@ -188,9 +219,14 @@ def test_hub_base_cache_copies_the_snapshot_files(vl_world, tmp_path, monkeypatc
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     snapshot = _fake_hub_snapshot(hub_cache, "tiny-org/tiny-qwen2-vl", vl_world.model_dir)
     cache = tmp_path / "merged"
-    MGMLoRALM.create_from_arg_obj({"pretrained": "tiny-org/tiny-qwen2-vl",
-                                   "lora": str(vl_world.lora_dir), "merged_cache": str(cache),
-                                   **COMMON})
+    MGMLoRALM.create_from_arg_obj(
+        {
+            "pretrained": "tiny-org/tiny-qwen2-vl",
+            "lora": str(vl_world.lora_dir),
+            "merged_cache": str(cache),
+            **COMMON,
+        }
+    )
     assert _non_model_files(cache) == _non_model_files(snapshot)
     manifest = json.loads((cache / MANIFEST).read_text())
     assert manifest["base"] == {"hub_id": "tiny-org/tiny-qwen2-vl", "revision": "main"}
@@ -199,14 +235,29 @@ def test_hub_base_cache_copies_the_snapshot_files(vl_world, tmp_path, monkeypatc
 
 def test_processor_file_patterns():
     """Processor/tokenizer files match at the checkpoint root; weights and configs never do."""
-    for name in sorted(HUB_PROCESSOR_FILES) + ["processor_config.json", "chat_template.json",
-                                               "special_tokens_map.json", "added_tokens.json",
-                                               "tokenizer.model", "vocab.txt", "qwen.tiktoken",
-                                               "chat_templates/tool_use.jinja"]:
+    for name in [
+        *sorted(HUB_PROCESSOR_FILES),
+        "processor_config.json",
+        "chat_template.json",
+        "special_tokens_map.json",
+        "added_tokens.json",
+        "tokenizer.model",
+        "vocab.txt",
+        "qwen.tiktoken",
+        "chat_templates/tool_use.jinja",
+    ]:
         assert is_processor_file(name), name
-    for name in ["config.json", "generation_config.json", "model.safetensors",
-                 "model.safetensors.index.json", "pytorch_model.bin", "adapter_config.json",
-                 "original/tokenizer.model", "README.md", MANIFEST]:
+    for name in [
+        "config.json",
+        "generation_config.json",
+        "model.safetensors",
+        "model.safetensors.index.json",
+        "pytorch_model.bin",
+        "adapter_config.json",
+        "original/tokenizer.model",
+        "README.md",
+        MANIFEST,
+    ]:
         assert not is_processor_file(name), name
 
 

@@ -22,8 +22,13 @@ def test_qwen2_5_vl_merged_equals_unmerged_and_scores_images(world25):
     from transformers import AutoModelForImageTextToText
 
     lm = MGMLoRALM.create_from_arg_obj(
-        {"pretrained": str(world25.model_dir), "lora": str(world25.lora_dir),
-         "device": "cpu", "dtype": "float32", "batch_size": 2}
+        {
+            "pretrained": str(world25.model_dir),
+            "lora": str(world25.lora_dir),
+            "device": "cpu",
+            "dtype": "float32",
+            "batch_size": 2,
+        }
     )
     assert isinstance(lm, QwenVLLM)
     assert lm.model.config.model_type == "qwen2_5_vl"
@@ -31,8 +36,9 @@ def test_qwen2_5_vl_merged_equals_unmerged_and_scores_images(world25):
 
     base = AutoModelForImageTextToText.from_pretrained(world25.model_dir, dtype=torch.float32)
     peft = load_adapter(base, str(world25.lora_dir)).eval()
-    enc = lm.processor(text=[lm.image_token + " What color? Answer: red"], images=[image],
-                       return_tensors="pt")
+    enc = lm.processor(
+        text=[lm.image_token + " What color? Answer: red"], images=[image], return_tensors="pt"
+    )
     with torch.no_grad():
         ref = peft(**enc).logits
         with peft.disable_adapter():
@@ -41,7 +47,9 @@ def test_qwen2_5_vl_merged_equals_unmerged_and_scores_images(world25):
     torch.testing.assert_close(got, ref, atol=1e-4, rtol=1e-4)
     assert (got - plain).abs().max() > 1e-2
 
-    reqs = [Instance("loglikelihood", {}, ("<image> What color? Answer:", cont, {"visual": [image]}), i)
-            for i, cont in enumerate([" red", " green blue"])]
+    reqs = [
+        Instance("loglikelihood", {}, ("<image> What color? Answer:", cont, {"visual": [image]}), i)
+        for i, cont in enumerate([" red", " green blue"])
+    ]
     scores = lm.loglikelihood(reqs, disable_tqdm=True)
     assert len(scores) == 2 and all(ll < 0 for ll, _ in scores)

@@ -34,8 +34,10 @@ def merged(vl_world):
 
 
 def _ll(lm, items):
-    reqs = [Instance("loglikelihood", {}, (c, x, {"visual": [im]}), i)
-            for i, (c, x, im) in enumerate(items)]
+    reqs = [
+        Instance("loglikelihood", {}, (c, x, {"visual": [im]}), i)
+        for i, (c, x, im) in enumerate(items)
+    ]
     return lm.loglikelihood(reqs, disable_tqdm=True)
 
 
@@ -64,14 +66,18 @@ def test_merged_logits_equal_unmerged_peft(vl_world, merged):
 
 
 def test_loglikelihood_matches_manual_sum(vl_world, merged):
-    items = [("<image> What color? Answer:", " red", _image(vl_world, 0)),
-             ("<image> Name it:", " green blue", _image(vl_world, 1)),
-             ("<image> Q? A:", " yes", _image(vl_world, 2))]
+    items = [
+        ("<image> What color? Answer:", " red", _image(vl_world, 0)),
+        ("<image> Name it:", " green blue", _image(vl_world, 1)),
+        ("<image> Q? A:", " yes", _image(vl_world, 2)),
+    ]
     got = _ll(merged, items)
-    for (ctx, cont, img), (ll, _) in zip(items, got):
+    for (ctx, cont, img), (ll, _) in zip(items, got, strict=True):
         ctx = ctx.replace("<image>", merged.image_token)
         whole = merged.processor(text=[ctx + cont], images=[img], return_tensors="pt")
-        n_ctx = merged.processor(text=[ctx], images=[img], return_tensors="pt")["input_ids"].shape[1]
+        n_ctx = merged.processor(text=[ctx], images=[img], return_tensors="pt")["input_ids"].shape[
+            1
+        ]
         with torch.no_grad():
             logp = torch.log_softmax(merged.model(**whole).logits[0].float(), -1)
         ids = whole["input_ids"][0]
@@ -84,7 +90,7 @@ def test_loglikelihood_matches_manual_sum(vl_world, merged):
 def test_overlong_context_truncated_in_text(vl_world):
     lm = _lm(vl_world, max_length=40)
     long_ctx = "<image> " + "the red cat sat on the old tree " * 30 + "Answer:"
-    (ll, _), = _ll(lm, [(long_ctx, " red", _image(vl_world, 1))])
+    ((ll, _),) = _ll(lm, [(long_ctx, " red", _image(vl_world, 1))])
     assert ll < 0
     fitted = lm._fit(long_ctx, [_image(vl_world, 1)], 40)
     assert fitted.count("<|image_pad|>") == 1 and fitted.endswith("Answer:")
@@ -92,21 +98,26 @@ def test_overlong_context_truncated_in_text(vl_world):
 
 def test_generate_until_with_images(vl_world, merged):
     kw = {"until": ["\n"], "max_gen_toks": 4, "do_sample": False}
-    reqs = [Instance("generate_until", {}, ("<image> Color?", dict(kw), {"visual": [_image(vl_world, i)]}), i)
-            for i in range(2)]
+    reqs = [
+        Instance(
+            "generate_until", {}, ("<image> Color?", dict(kw), {"visual": [_image(vl_world, i)]}), i
+        )
+        for i in range(2)
+    ]
     out = merged.generate_until(reqs, disable_tqdm=True)
     text = merged.image_token + " Color?"
     enc = merged.processor(text=[text], images=[_image(vl_world, 0)], return_tensors="pt")
     with torch.no_grad():
         ids = merged.model.generate(**enc, max_new_tokens=4, do_sample=False)
-    assert out[0] == merged.tokenizer.decode(ids[0, enc["input_ids"].shape[1]:]).split("\n")[0]
+    assert out[0] == merged.tokenizer.decode(ids[0, enc["input_ids"].shape[1] :]).split("\n")[0]
     assert len(out) == 2
 
 
 def test_adapter_for_another_base(vl_world, tiny_world):
     with pytest.raises(AdapterMismatchError, match=str(tiny_world.lora_dir)):
-        MGMLoRALM.create_from_arg_obj({"pretrained": str(vl_world.model_dir),
-                                       "lora": str(tiny_world.lora_dir), **COMMON})
+        MGMLoRALM.create_from_arg_obj(
+            {"pretrained": str(vl_world.model_dir), "lora": str(tiny_world.lora_dir), **COMMON}
+        )
 
 
 def test_missing_processor_files(vl_world, tmp_path):

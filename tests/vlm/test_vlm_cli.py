@@ -8,23 +8,25 @@ import textwrap
 
 import pytest
 
-from tests.support.lm_eval_runs import read_results, read_samples, run_lm_eval
 from lm_eval_ext.vqa import vqa_accuracy
+from tests.support.lm_eval_runs import read_results, read_samples, run_lm_eval
 
-IMAGE_MC_UTILS = '''
+IMAGE_MC_UTILS = """
 from lm_eval_ext.models.vl_inputs import load_image
 def doc_to_image(doc):
     return [load_image(doc["image"])]
-'''
+"""
 
 
 def _image_mc_task(task_dir, data_dir):
-    rows = [json.loads(l) for l in (data_dir / "image_mc.jsonl").read_text().splitlines()]
+    rows = [json.loads(line) for line in (data_dir / "image_mc.jsonl").read_text().splitlines()]
     data = task_dir / "image_mc.jsonl"
-    data.write_text("".join(
-        json.dumps({**r, "image": str(data_dir / r["image"])}) + "\n" for r in rows))
+    data.write_text(
+        "".join(json.dumps({**r, "image": str(data_dir / r["image"])}) + "\n" for r in rows)
+    )
     (task_dir / "utils.py").write_text(IMAGE_MC_UTILS)
-    (task_dir / "image_mc.yaml").write_text(textwrap.dedent(f"""\
+    (task_dir / "image_mc.yaml").write_text(
+        textwrap.dedent(f"""\
         task: tiny_image_mc
         dataset_path: json
         dataset_kwargs:
@@ -39,7 +41,8 @@ def _image_mc_task(task_dir, data_dir):
           - metric: acc
         metadata:
           version: 1.0
-        """))
+        """)
+    )
 
 
 @pytest.mark.e2e
@@ -49,19 +52,37 @@ def test_image_mc_and_textvqa_through_cli(vl_world, tasks_dir, tmp_path):
     _image_mc_task(task_dir / "image_mc", vl_world.data_dir)
     shutil.copytree(tasks_dir / "textvqa", task_dir / "textvqa")
     out = tmp_path / "out"
-    model_args = (f"pretrained={vl_world.model_dir},lora={vl_world.lora_dir},"
-                  "device=cpu,dtype=float32,batch_size=2")
-    run_lm_eval([
-        "--model", "mgm_lora", "--model_args", model_args,
-        "--tasks", "tiny_image_mc,textvqa_ocr",
-        "--include_path", str(task_dir),
-        "--metadata", json.dumps({"textvqa_jsonl": str(vl_world.data_dir / "textvqa_val.jsonl")}),
-        "--output_path", str(out), "--log_samples",
-    ], cwd=tmp_path)
+    model_args = (
+        f"pretrained={vl_world.model_dir},lora={vl_world.lora_dir},"
+        "device=cpu,dtype=float32,batch_size=2"
+    )
+    run_lm_eval(
+        [
+            "--model",
+            "mgm_lora",
+            "--model_args",
+            model_args,
+            "--tasks",
+            "tiny_image_mc,textvqa_ocr",
+            "--include_path",
+            str(task_dir),
+            "--metadata",
+            json.dumps({"textvqa_jsonl": str(vl_world.data_dir / "textvqa_val.jsonl")}),
+            "--output_path",
+            str(out),
+            "--log_samples",
+        ],
+        cwd=tmp_path,
+    )
     results = read_results(out)["results"]
     mc = read_samples(out, "tiny_image_mc")
-    acc = [float(max(range(len(s["filtered_resps"])), key=lambda i: float(s["filtered_resps"][i][0]))
-                 == int(s["target"])) for s in mc]
+    acc = [
+        float(
+            max(range(len(s["filtered_resps"])), key=lambda i: float(s["filtered_resps"][i][0]))
+            == int(s["target"])
+        )
+        for s in mc
+    ]
     assert results["tiny_image_mc"]["acc,none"] == pytest.approx(sum(acc) / len(acc))
     assert all(float(r[0]) < 0 for s in mc for r in s["filtered_resps"])
     vqa = read_samples(out, "textvqa_ocr")

@@ -38,8 +38,9 @@ def journal_docs(entries: dict[str, ResponseRecord], model_hash: str) -> Journal
     return docs
 
 
-def unanswered_docs(run: RunOutput, journal: JournalDocs | None,
-                    shard: bool) -> dict[str, dict[int, str]]:
+def unanswered_docs(
+    run: RunOutput, journal: JournalDocs | None, shard: bool
+) -> dict[str, dict[int, str]]:
     """Per task, the docs of ``run`` without an answer, and why."""
     journal = journal or JournalDocs()
     out: dict[str, dict[int, str]] = {}
@@ -57,5 +58,9 @@ def unanswered_docs(run: RunOutput, journal: JournalDocs | None,
 def answered_docs(run: RunOutput, journal: JournalDocs | None, shard: bool) -> set[DocRef]:
     """The docs ``run`` really answered and scored (every other doc of its samples)."""
     missing = unanswered_docs(run, journal, shard)
-    return {(task, int(row["doc_id"])) for task, rows in run.samples.items() for row in rows
-            if int(row["doc_id"]) not in missing.get(task, {})}
+    return {
+        (task, int(row["doc_id"]))
+        for task, rows in run.samples.items()
+        for row in rows
+        if int(row["doc_id"]) not in missing.get(task, {})
+    }

@@ -18,9 +18,12 @@ from lm_eval_ext.resume.storage.outputs import ERROR_FIELD
 log = logging.getLogger(__name__)
 
 
-
-def exclude_docs(results: dict[str, Any], loaded: dict[str, Any],
-                 excluded: dict[str, dict[int, str]], bootstrap_iters: int | None) -> dict:
+def exclude_docs(
+    results: dict[str, Any],
+    loaded: dict[str, Any],
+    excluded: dict[str, dict[int, str]],
+    bootstrap_iters: int | None,
+) -> dict:
     """``results`` (from ``evaluate``, with ``samples``) without the ``excluded`` docs' scores."""
     excluded = {task: docs for task, docs in excluded.items() if docs}
     if not excluded:
@@ -31,18 +34,26 @@ def exclude_docs(results: dict[str, Any], loaded: dict[str, Any],
     acc = {}
     for name, task in loaded["tasks"].items():
         rows = results["samples"][name]
-        acc[name] = {"task": task, "raw_metrics": _raw_metrics(rows, excluded.get(name, {})),
-                     "logged_samples": rows}
-    results = {**results, **reaggregate(acc, loaded["groups"], bootstrap_iters,
-                                        results["samples"])}
+        acc[name] = {
+            "task": task,
+            "raw_metrics": _raw_metrics(rows, excluded.get(name, {})),
+            "logged_samples": rows,
+        }
+    results = {**results, **reaggregate(acc, loaded["groups"], bootstrap_iters, results["samples"])}
     for task, docs in sorted(excluded.items()):
-        log.warning("%d doc(s) of %s have no answer and are EXCLUDED from its metrics "
-                    "(first: doc %s: %s)", len(docs), task, *next(iter(docs.items())))
+        log.warning(
+            "%d doc(s) of %s have no answer and are EXCLUDED from its metrics (first: doc %s: %s)",
+            len(docs),
+            task,
+            *next(iter(docs.items())),
+        )
     for task, n in counts.items():
         results["n-samples"].setdefault(task, {})["errored"] = n
     results["lm_eval_ext"] = {
-        "excluded_docs": {t: {str(d): why for d, why in sorted(docs.items())}
-                          for t, docs in sorted(excluded.items())},
+        "excluded_docs": {
+            t: {str(d): why for d, why in sorted(docs.items())}
+            for t, docs in sorted(excluded.items())
+        },
         "note": "docs listed here errored or were not computed; every metric excludes them",
     }
     return results

@@ -19,8 +19,13 @@ from lm_eval_ext.resume.offline.exclusion import exclude_docs
 from lm_eval_ext.resume.offline.reevaluate import load_run_tasks, record_errored_counts
 from lm_eval_ext.resume.storage.journal import load_entries
 from lm_eval_ext.resume.storage.outputs import (
-    RunOutput, RunOutputError, journal_model_hash, read_run_output, replace_run_output,
-    run_is_shard, run_journal,
+    RunOutput,
+    RunOutputError,
+    journal_model_hash,
+    read_run_output,
+    replace_run_output,
+    run_is_shard,
+    run_journal,
 )
 
 #: What lm-eval computed from the run's task definitions; finalising keeps them as recorded.
@@ -35,22 +40,26 @@ class Finalized:
     excluded: dict[str, dict[int, str]]  # task -> doc id -> why it has no answer
 
 
-def finalize_run(results_path: Path, include_path: list[str] | None = None
-                 ) -> tuple[RunOutput, Finalized]:
+def finalize_run(
+    results_path: Path, include_path: list[str] | None = None
+) -> tuple[RunOutput, Finalized]:
     """The run of ``results_path`` without its unanswered docs; nothing is written here."""
     run = read_run_output(results_path)
     journal = run_journal(run.results, run.results_path)
     if journal is None:
-        raise RunOutputError(f"{run.results_path}: not a journaled run (no journal= in its model "
-                             "args, or its journal directory is gone): nothing to finalize")
+        raise RunOutputError(
+            f"{run.results_path}: not a journaled run (no journal= in its model "
+            "args, or its journal directory is gone): nothing to finalize"
+        )
     docs = journal_docs(load_entries(journal).entries, journal_model_hash(run.results, journal))
     excluded = unanswered_docs(run, docs, run_is_shard(run.results))
     results = {**run.results, "samples": run.samples}
     if not excluded:
         return run, Finalized(results, {})
     bootstrap_iters = (run.results.get("config") or {}).get("bootstrap_iters", 100000)
-    redone = exclude_docs(results, load_run_tasks(run.results, include_path), excluded,
-                          bootstrap_iters)
+    redone = exclude_docs(
+        results, load_run_tasks(run.results, include_path), excluded, bootstrap_iters
+    )
     redone.update({k: run.results[k] for k in _RECORDED if k in run.results})
     record_errored_counts(redone, excluded)
     return run, Finalized(redone, excluded)

@@ -19,12 +19,17 @@ class LostAnswersError(RunOutputError):
     """A rescore or merge would exclude docs that its input had answered and scored."""
 
 
-def check_no_lost_answers(what: str, excluded: dict[str, dict[int, str]],
-                          answered: Iterable[DocRef]) -> None:
+def check_no_lost_answers(
+    what: str, excluded: dict[str, dict[int, str]], answered: Iterable[DocRef]
+) -> None:
     """Raise :class:`LostAnswersError` when ``excluded`` holds docs that were ``answered``."""
     answered = set(answered)
-    lost = sorted((task, doc, why) for task, docs in excluded.items()
-                  for doc, why in docs.items() if (task, doc) in answered)
+    lost = sorted(
+        (task, doc, why)
+        for task, docs in excluded.items()
+        for doc, why in docs.items()
+        if (task, doc) in answered
+    )
     if not lost:
         return
     per_task: dict[str, int] = {}
@@ -38,4 +43,3 @@ def check_no_lost_answers(what: str, excluded: dict[str, dict[int, str]],
         "recorded ones: a run setting (system instruction, chat template, few-shot, generation "
         "kwargs, metadata) or a task's prompt differs from the run's. Nothing was written."
     )
-

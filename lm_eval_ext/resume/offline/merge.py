@@ -22,8 +22,15 @@ from lm_eval_ext.resume.offline.reevaluate import Reevaluated, reevaluate
 from lm_eval_ext.resume.offline.replay import journal_answers
 from lm_eval_ext.resume.storage.journal import load_entries
 from lm_eval_ext.resume.storage.outputs import (
-    RunOutput, RunOutputError, journal_model_hash, latest_results_file, model_args_dict,
-    read_run_output, recorded_doc_ids, run_journal, write_run_output,
+    RunOutput,
+    RunOutputError,
+    journal_model_hash,
+    latest_results_file,
+    model_args_dict,
+    read_run_output,
+    recorded_doc_ids,
+    run_journal,
+    write_run_output,
 )
 
 log = logging.getLogger(__name__)
@@ -48,8 +55,9 @@ def read_shard(out: Path) -> Shard:
     run = read_run_output(latest_results_file(out))
     info = (run.results.get("config") or {}).get("lm_eval_ext") or {}
     if not info.get("shard"):
-        raise RunOutputError(f"{run.results_path}: not a shard run (no journal_shard=K/N in "
-                             "its model args)")
+        raise RunOutputError(
+            f"{run.results_path}: not a shard run (no journal_shard=K/N in its model args)"
+        )
     journal = run_journal(run.results, run.results_path)
     if journal is None:
         raise RunOutputError(f"{run.results_path}: its journal {info.get('journal')} is gone")
@@ -61,10 +69,16 @@ def _signature(shard: Shard) -> dict[str, Any]:
     """What must agree between shards of one evaluation."""
     args = {k: v for k, v in model_args_dict(shard.run.results).items() if k not in PER_SHARD_ARGS}
     res = shard.run.results
-    return {"model": shard.model_hash, "n": shard.n, "args": args, "n-shot": res.get("n-shot"),
-            "tasks": sorted(res["configs"]), "docs": recorded_doc_ids(shard.run),
-            "chat_template": res.get("chat_template"),
-            "system_instruction": res.get("system_instruction")}
+    return {
+        "model": shard.model_hash,
+        "n": shard.n,
+        "args": args,
+        "n-shot": res.get("n-shot"),
+        "tasks": sorted(res["configs"]),
+        "docs": recorded_doc_ids(shard.run),
+        "chat_template": res.get("chat_template"),
+        "system_instruction": res.get("system_instruction"),
+    }
 
 
 def check_shards(shards: list[Shard]) -> list[int]:
@@ -74,8 +88,10 @@ def check_shards(shards: list[Shard]) -> list[int]:
         other = _signature(shard)
         diff = sorted(k for k in first if first[k] != other[k])
         if diff:
-            raise RunOutputError(f"{shard.run.results_path} and {shards[0].run.results_path} "
-                                 f"are not shards of one evaluation: they differ in {diff}")
+            raise RunOutputError(
+                f"{shard.run.results_path} and {shards[0].run.results_path} "
+                f"are not shards of one evaluation: they differ in {diff}"
+            )
     seen = [s.k for s in shards]
     duplicates = sorted({k for k in seen if seen.count(k) > 1})
     if duplicates:
@@ -93,14 +109,19 @@ def _merged_template(shard: Shard, journal: Path) -> dict[str, Any]:
     config = dict(results.get("config") or {})
     args = _unsharded(model_args_dict(results), journal)
     raw = config.get("model_args")
-    config["model_args"] = args if isinstance(raw, dict) else ",".join(
-        f"{k}={v}" for k, v in args.items())
-    config["lm_eval_ext"] = {**(config.get("lm_eval_ext") or {}), "journal": str(journal),
-                             "shard": None}
+    config["model_args"] = (
+        args if isinstance(raw, dict) else ",".join(f"{k}={v}" for k, v in args.items())
+    )
+    config["lm_eval_ext"] = {
+        **(config.get("lm_eval_ext") or {}),
+        "journal": str(journal),
+        "shard": None,
+    }
     results["config"] = config
     results["configs"] = {
         task: {**cfg, "metadata": _unsharded(cfg["metadata"], journal)}
-        if isinstance(cfg.get("metadata"), dict) else cfg
+        if isinstance(cfg.get("metadata"), dict)
+        else cfg
         for task, cfg in results["configs"].items()
     }
     return results
@@ -108,8 +129,9 @@ def _merged_template(shard: Shard, journal: Path) -> dict[str, Any]:
 
 def _unsharded(args: dict[str, Any], journal: Path) -> dict[str, Any]:
     """``args`` (in their order) without ``journal_shard``, with ``journal`` set to ``journal``."""
-    return {k: (str(journal) if k == "journal" else v) for k, v in args.items()
-            if k != "journal_shard"}
+    return {
+        k: (str(journal) if k == "journal" else v) for k, v in args.items() if k != "journal_shard"
+    }
 
 
 def collect_journals(shards: list[Shard], journal: Path) -> None:
@@ -122,16 +144,18 @@ def collect_journals(shards: list[Shard], journal: Path) -> None:
             shutil.copyfile(path, journal / path.name)
 
 
-def merge_shards(shard_outs: list[Path], out: Path,
-                 include_path: list[str] | None = None) -> tuple[Path, Reevaluated, list[int]]:
+def merge_shards(
+    shard_outs: list[Path], out: Path, include_path: list[str] | None = None
+) -> tuple[Path, Reevaluated, list[int]]:
     """Merge shard outputs into ``out``; returns (results path, re-evaluation, missing shards)."""
     if not shard_outs:
         raise RunOutputError("merge: no shard output directories given")
     shards = sorted((read_shard(Path(p)) for p in shard_outs), key=lambda s: s.k)
     missing = check_shards(shards)
     if missing:
-        log.warning("merge: shard(s) %s of %d missing: their docs are excluded", missing,
-                    shards[0].n)
+        log.warning(
+            "merge: shard(s) %s of %d missing: their docs are excluded", missing, shards[0].n
+        )
     journal = (Path(out) / "journal").resolve()
     collect_journals(shards, journal)
     template = _merged_template(shards[0], journal)
@@ -141,7 +165,6 @@ def merge_shards(shard_outs: list[Path], out: Path,
     # a doc counts as answered when a shard computed it without error (one journal has them all)
     states = journal_docs(entries, shards[0].model_hash)
     answered = set().union(*(answered_docs(s.run, states, shard=True) for s in shards))
-    check_no_lost_answers(f"merge of {len(shards)} shard(s) into {out}", redone.excluded,
-                          answered)
+    check_no_lost_answers(f"merge of {len(shards)} shard(s) into {out}", redone.excluded, answered)
     path = write_run_output(Path(out), dict(redone.results), template)
     return path, redone, missing

@@ -81,12 +81,13 @@ def _load_tasks(results: dict[str, Any], include_path: list[str] | None) -> dict
     else:
         include_defaults = True
     metadata = run_metadata(results)
-    manager = TaskManager(include_path=include_path or None, include_defaults=include_defaults,
-                          metadata=metadata)
+    manager = TaskManager(
+        include_path=include_path or None, include_defaults=include_defaults, metadata=metadata
+    )
     names = top_level_names(results)
     try:
         loaded = manager.load(names)
-    except Exception as exc:  # noqa: BLE001 - lm-eval raises several types for unknown tasks
+    except Exception as exc:
         raise ReevaluateError(
             f"cannot load the run's tasks {names} from {include_path or 'lm-eval built-ins'} "
             f"({type(exc).__name__}: {exc}); pass --include_path with the run's task dirs"
@@ -141,12 +142,20 @@ def make_replay_lm(results: dict[str, Any], answer: AnswerFn) -> ReplayLM:
     """A :class:`ReplayLM` with the run's chat template (tokenizer from its model args)."""
     args = model_args_dict(results)
     chat_args = {"enable_thinking": args["enable_thinking"]} if "enable_thinking" in args else {}
-    return ReplayLM(answer, model_args=args, chat_template=results.get("chat_template"),
-                    chat_template_args=chat_args)
+    return ReplayLM(
+        answer,
+        model_args=args,
+        chat_template=results.get("chat_template"),
+        chat_template_args=chat_args,
+    )
 
 
-def reevaluate(results: dict[str, Any], answer: AnswerFn, doc_ids: dict[str, list[int]],
-               include_path: list[str] | None = None) -> Reevaluated:
+def reevaluate(
+    results: dict[str, Any],
+    answer: AnswerFn,
+    doc_ids: dict[str, list[int]],
+    include_path: list[str] | None = None,
+) -> Reevaluated:
     """Evaluate the recorded run again with ``answer`` as the model.
 
     Args:
@@ -165,8 +174,13 @@ def reevaluate(results: dict[str, Any], answer: AnswerFn, doc_ids: dict[str, lis
     lm = make_replay_lm(results, answer)
     bootstrap_iters = config.get("bootstrap_iters", 100000)
     new = evaluate(
-        lm=lm, task_dict=loaded, limit=None, samples=selection, bootstrap_iters=bootstrap_iters,
-        log_samples=True, system_instruction=results.get("system_instruction"),
+        lm=lm,
+        task_dict=loaded,
+        limit=None,
+        samples=selection,
+        bootstrap_iters=bootstrap_iters,
+        log_samples=True,
+        system_instruction=results.get("system_instruction"),
         apply_chat_template=bool(results.get("chat_template")),
         fewshot_as_multiturn=results.get("fewshot_as_multiturn"),
     )

@@ -49,9 +49,13 @@ class ReplayLM(LM):
         chat_template_args: extra keyword arguments of ``apply_chat_template`` (HFLM's).
     """
 
-    def __init__(self, answer: AnswerFn, model_args: dict[str, Any] | None = None,
-                 chat_template: str | None = None,
-                 chat_template_args: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        answer: AnswerFn,
+        model_args: dict[str, Any] | None = None,
+        chat_template: str | None = None,
+        chat_template_args: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__()
         self.answer = answer
         self.model_args = dict(model_args or {})
@@ -101,14 +105,18 @@ class ReplayLM(LM):
         """The chat template the original run used."""
         return self._chat_template if chat_template else None
 
-    def apply_chat_template(self, chat_history: list[dict[str, str]],
-                            add_generation_prompt: bool = True) -> str:
+    def apply_chat_template(
+        self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True
+    ) -> str:
         """Render ``chat_history`` exactly as HFLM does, with the recorded template."""
         if self.tokenizer is None:
             raise RuntimeError("replay: the run used a chat template but no tokenizer is known")
         return self.tokenizer.apply_chat_template(
-            chat_history, tokenize=False, add_generation_prompt=add_generation_prompt,
-            continue_final_message=not add_generation_prompt, chat_template=self._chat_template,
+            chat_history,
+            tokenize=False,
+            add_generation_prompt=add_generation_prompt,
+            continue_final_message=not add_generation_prompt,
+            chat_template=self._chat_template,
             **self.chat_template_args,
         )
 
@@ -138,8 +146,7 @@ def _parse_response(reqtype: str, value: Any) -> Any:
     return value
 
 
-def samples_answers(rows_by_task: dict[str, list[dict]],
-                    doc_ids: dict[str, list[int]]) -> AnswerFn:
+def samples_answers(rows_by_task: dict[str, list[dict]], doc_ids: dict[str, list[int]]) -> AnswerFn:
     """Answers from samples-file rows; ``doc_ids[task][pos]`` maps a replayed doc to its row."""
     by_doc: dict[tuple[str, int], dict] = {}
     for task, rows in rows_by_task.items():

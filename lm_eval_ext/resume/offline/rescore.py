@@ -19,8 +19,14 @@ from lm_eval_ext.resume.offline.reevaluate import Reevaluated, reevaluate
 from lm_eval_ext.resume.offline.replay import AnswerFn, journal_answers, samples_answers
 from lm_eval_ext.resume.storage.journal import load_entries
 from lm_eval_ext.resume.storage.outputs import (
-    RunOutput, journal_model_hash, read_run_output, recorded_doc_ids, run_is_shard, run_journal,
-    replace_run_output, write_run_output,
+    RunOutput,
+    journal_model_hash,
+    read_run_output,
+    recorded_doc_ids,
+    replace_run_output,
+    run_is_shard,
+    run_journal,
+    write_run_output,
 )
 
 log = logging.getLogger(__name__)
@@ -37,8 +43,9 @@ def checked_by_journal(answer: AnswerFn, entries: dict[str, dict], model_hash: s
     return combined
 
 
-def rescore_run(results_path: Path, include_path: list[str] | None = None,
-                use_journal: bool = True) -> tuple[RunOutput, Reevaluated]:
+def rescore_run(
+    results_path: Path, include_path: list[str] | None = None, use_journal: bool = True
+) -> tuple[RunOutput, Reevaluated]:
     """Replay the run of ``results_path``; returns (the original run, the re-evaluation).
 
     Raises:
@@ -88,4 +95,3 @@ def results_table(results: dict[str, Any]) -> str:
     if results.get("groups"):
         table += "\n" + make_table(results, "groups")
     return table
-

@@ -76,8 +76,10 @@ def format_status(out: Path) -> str:
     for root in journal_dirs(out):
         shards = journal_shards(root)
         if len(shards) == 1 and not any(p.name.startswith("shard") for p in root.glob("*.jsonl")):
-            lines.append(f"{root}: shard {shards.pop()}: the other shards' docs count as missing "
-                         "(run status on the output of `lm-eval-ext merge`)")
+            lines.append(
+                f"{root}: shard {shards.pop()}: the other shards' docs count as missing "
+                "(run status on the output of `lm-eval-ext merge`)"
+            )
         for model, tasks in journal_status(root).items():
             identity = json.loads((root / f"model-{model}.json").read_text())
             lines.append(f"{root}  model {model}  {json.dumps(identity.get('args', {}))}")
@@ -91,5 +93,9 @@ def format_status(out: Path) -> str:
 
 def run_incomplete(out: Path) -> bool:
     """Whether any journal under ``out`` has errored or missing docs."""
-    return any(st.errored or st.missing for root in journal_dirs(out)
-               for tasks in journal_status(root).values() for st in tasks.values())
+    return any(
+        st.errored or st.missing
+        for root in journal_dirs(out)
+        for tasks in journal_status(root).values()
+        for st in tasks.values()
+    )

@@ -50,15 +50,25 @@ def finalize_command(results_path: Path) -> list[str]:
 def _finalize(journal_root: Path) -> None:
     paths = results_written_for(journal_root, _SCHEDULED[journal_root])
     if not paths:
-        log.warning("journal %s: some docs have no answer, and no results file of this run was "
-                    "found under %s. Where this run's results were written (if anywhere), run "
-                    "`lm-eval-ext finalize OUT` to exclude those docs from the metrics",
-                    journal_root, journal_root.parent)
+        log.warning(
+            "journal %s: some docs have no answer, and no results file of this run was "
+            "found under %s. Where this run's results were written (if anywhere), run "
+            "`lm-eval-ext finalize OUT` to exclude those docs from the metrics",
+            journal_root,
+            journal_root.parent,
+        )
         return
     for path in paths:
-        print(f"\nlm_eval_ext: some docs have no answer; finalizing {path}", file=sys.stderr,
-              flush=True)
+        print(
+            f"\nlm_eval_ext: some docs have no answer; finalizing {path}",
+            file=sys.stderr,
+            flush=True,
+        )
         code = subprocess.run(finalize_command(path), check=False).returncode
         if code != 0:
-            log.error("journal: could not finalize %s (exit %d); run `lm-eval-ext finalize %s`",
-                      path, code, path)
+            log.error(
+                "journal: could not finalize %s (exit %d); run `lm-eval-ext finalize %s`",
+                path,
+                code,
+                path,
+            )

@@ -38,8 +38,14 @@ class JournaledLM:
         fail: test hook; requests for which it returns True raise a simulated out-of-memory.
     """
 
-    def __init__(self, lm: Any, journal: Journal, model_hash: str, options: JournalOptions,
-                 fail: Callable[[Any], bool] | None = None) -> None:
+    def __init__(
+        self,
+        lm: Any,
+        journal: Journal,
+        model_hash: str,
+        options: JournalOptions,
+        fail: Callable[[Any], bool] | None = None,
+    ) -> None:
         self.lm = lm
         self.journal = journal
         self.model_hash = model_hash
@@ -59,7 +65,8 @@ class JournaledLM:
         """The wrapped model's info plus the journal's (lm-eval puts it in results["config"])."""
         info = dict(self.lm.get_model_info()) if hasattr(self.lm, "get_model_info") else {}
         info["lm_eval_ext"] = {
-            "journal": str(self.journal.root), "model_hash": self.model_hash,
+            "journal": str(self.journal.root),
+            "model_hash": self.model_hash,
             "shard": f"{self.shard[0]}/{self.shard[1]}" if self.shard else None,
             "errored_docs": {t: len(d) for t, d in sorted(self.errored_docs.items())},
         }
@@ -88,10 +95,12 @@ class JournaledLM:
             docs[str(req.doc_id)] = docs.get(str(req.doc_id), 0) + 1
         return PlanRecord(reqtype, self.model_hash, self.journal.writer_id, self.shard, plan)
 
-    def _record(self, reqtype: str, req: Any, key: str, resp: Any = None,
-                err: str | None = None) -> ResponseRecord:
-        return ResponseRecord(key, self.model_hash, reqtype, req.task_name, req.doc_id, req.idx,
-                              resp, err)
+    def _record(
+        self, reqtype: str, req: Any, key: str, resp: Any = None, err: str | None = None
+    ) -> ResponseRecord:
+        return ResponseRecord(
+            key, self.model_hash, reqtype, req.task_name, req.doc_id, req.idx, resp, err
+        )
 
     def _run(self, reqtype: str, requests: list, disable_tqdm: bool) -> list:
         keys = self._keys(reqtype, requests)
@@ -104,13 +113,17 @@ class JournaledLM:
                 results[i], done[i] = decode_response(reqtype, hit.resp), True
         n_done = sum(done)
         log.info("journal: %s: %d of %d requests already done", reqtype, n_done, len(requests))
-        pbar = tqdm(total=len(requests), initial=n_done, desc=f"{reqtype} (journaled)",
-                    disable=disable_tqdm or getattr(self.lm, "rank", 0) != 0)
+        pbar = tqdm(
+            total=len(requests),
+            initial=n_done,
+            desc=f"{reqtype} (journaled)",
+            disable=disable_tqdm or getattr(self.lm, "rank", 0) != 0,
+        )
         skipped: set[int] = set()
         multi = int(getattr(self.lm, "world_size", 1) or 1) > 1
         order = _longest_context_first(requests)
         for number, start in enumerate(range(0, len(requests), self.chunk_size)):
-            chunk = order[start:start + self.chunk_size]
+            chunk = order[start : start + self.chunk_size]
             missing = [i for i in chunk if not done[i]]
             ours = not self.shard or number % self.shard[1] == self.shard[0]
             if not ours:
@@ -128,8 +141,9 @@ class JournaledLM:
             retrying = any(keys[i] in self.journal.entries for i in missing)
             # A chunk cut short by a kill is recomputed whole: same batches, same numbers.
             group = missing if retrying else chunk
-            self._compute(reqtype, requests, keys, group, set(missing), results, done,
-                          retry=not multi)
+            self._compute(
+                reqtype, requests, keys, group, set(missing), results, done, retry=not multi
+            )
             pbar.update(len(missing))
         pbar.close()
         return self._finish(reqtype, requests, keys, results, done, skipped)
@@ -141,8 +155,17 @@ class JournaledLM:
         flag = torch.tensor([int(needed)], device=getattr(self.lm, "device", "cpu"))
         return bool(self.lm.all_gather(flag).sum().item())
 
-    def _compute(self, reqtype: str, requests: list, keys: list[str], group: list[int],
-                 wanted: set[int], results: list, done: list, retry: bool = True) -> None:
+    def _compute(
+        self,
+        reqtype: str,
+        requests: list,
+        keys: list[str],
+        group: list[int],
+        wanted: set[int],
+        results: list,
+        done: list,
+        retry: bool = True,
+    ) -> None:
         """Run ``group``; on an exception bisect it, then journal lone failures as errors.
 
         Without ``retry`` (multi-process runs, where one rank cannot retry alone without
@@ -150,16 +173,23 @@ class JournaledLM:
         """
         try:
             out = self._call(reqtype, [requests[i] for i in group])
-        except Exception as exc:  # noqa: BLE001 - any failure of a request is data
+        except Exception as exc:
             if not retry:
-                log.error("journal: %s in a multi-process run: stopping (a rerun resumes "
-                          "from the journal)", type(exc).__name__)
+                log.error(
+                    "journal: %s in a multi-process run: stopping (a rerun resumes "
+                    "from the journal)",
+                    type(exc).__name__,
+                )
                 raise
             if len(group) == 1:
                 self._journal_error(reqtype, requests[group[0]], keys[group[0]], exc)
                 return
-            log.warning("journal: %s on %d requests (%s); retrying in halves",
-                        type(exc).__name__, len(group), exc)
+            log.warning(
+                "journal: %s on %d requests (%s); retrying in halves",
+                type(exc).__name__,
+                len(group),
+                exc,
+            )
             _free_accelerator_memory()
             half = len(group) // 2
             for part in (group[:half], group[half:]):
@@ -187,12 +217,24 @@ class JournaledLM:
 
     def _journal_error(self, reqtype: str, req: Any, key: str, exc: Exception) -> None:
         message = f"{type(exc).__name__}: {exc}"[:2000]
-        log.error("journal: %s request of %s doc %s failed alone: %s",
-                  reqtype, req.task_name, req.doc_id, message)
+        log.error(
+            "journal: %s request of %s doc %s failed alone: %s",
+            reqtype,
+            req.task_name,
+            req.doc_id,
+            message,
+        )
         self.journal.append([self._record(reqtype, req, key, err=message)])
 
-    def _finish(self, reqtype: str, requests: list, keys: list[str], results: list,
-                done: list, skipped: set[int]) -> list:
+    def _finish(
+        self,
+        reqtype: str,
+        requests: list,
+        keys: list[str],
+        results: list,
+        done: list,
+        skipped: set[int],
+    ) -> list:
         failed = [i for i, ok in enumerate(done) if not ok and i not in skipped]
         for i in failed:
             req = requests[i]
@@ -204,13 +246,18 @@ class JournaledLM:
                 results[i] = ERROR_PLACEHOLDER.get(reqtype)
         self.journal.writer.sync()
         if failed:
-            msg = (f"{len(failed)} {reqtype} request(s) failed even alone; they are journaled "
-                   f"as errors in {self.journal.root} and a rerun retries only them")
+            msg = (
+                f"{len(failed)} {reqtype} request(s) failed even alone; they are journaled "
+                f"as errors in {self.journal.root} and a rerun retries only them"
+            )
             if self.strict:
                 raise RequestsFailedError(msg + " (journal_strict=true)")
-            log.warning("journal: %s. Their docs are excluded from the metrics in the results "
-                        "JSON once lm-eval has written it (lm-eval's own table still counts "
-                        "them as wrong)", msg)
+            log.warning(
+                "journal: %s. Their docs are excluded from the metrics in the results "
+                "JSON once lm-eval has written it (lm-eval's own table still counts "
+                "them as wrong)",
+                msg,
+            )
         if (failed or skipped) and getattr(self.lm, "rank", 0) == 0:
             finalize_at_exit(self.journal.root)
         return results
@@ -223,6 +270,7 @@ def _longest_context_first(requests: list) -> list[int]:
     mixes short and long contexts and pads more (measured +5.9% padded tokens at 64-request
     chunks). The order is deterministic, so every shard and every rerun forms the same chunks.
     """
+
     def key(i: int) -> tuple[int, str, int]:
         context = requests[i].args[0] if requests[i].args else ""
         text = context if isinstance(context, str) else repr(context)

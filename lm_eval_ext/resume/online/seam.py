@@ -15,7 +15,10 @@ from typing import Any
 from lm_eval_ext.checkpoints.hashing import HashCache
 from lm_eval_ext.resume.online.journaled_lm import JournaledLM
 from lm_eval_ext.resume.online.options import (
-    JournalOptions, fail_hook_from_env, split_journal_args, writer_id_from_env,
+    JournalOptions,
+    fail_hook_from_env,
+    split_journal_args,
+    writer_id_from_env,
 )
 from lm_eval_ext.resume.storage.journal import Journal, write_json_atomic
 from lm_eval_ext.resume.storage.keys import identity_hash, model_identity
@@ -24,8 +27,9 @@ from lm_eval_ext.resume.storage.writer import kill_hook
 log = logging.getLogger(__name__)
 
 
-def build_lm(make: Callable[..., Any], args: dict[str, Any],
-             additional_config: dict[str, Any] | None = None) -> Any:
+def build_lm(
+    make: Callable[..., Any], args: dict[str, Any], additional_config: dict[str, Any] | None = None
+) -> Any:
     """Build an LM from model args as lm-eval's ``create_from_arg_*`` do; the journal's seam.
 
     ``make(**model_args)`` builds the model (a class, or a dispatching constructor). Without
@@ -38,8 +42,7 @@ def build_lm(make: Callable[..., Any], args: dict[str, Any],
     if options is None:
         return make(**model_args)
     journal, model_hash = open_journal(model_args, options)
-    return JournaledLM(make(**model_args), journal, model_hash, options,
-                       fail=fail_hook_from_env())
+    return JournaledLM(make(**model_args), journal, model_hash, options, fail=fail_hook_from_env())
 
 
 def open_journal(model_args: dict[str, Any], options: JournalOptions) -> tuple[Journal, str]:
@@ -53,6 +56,7 @@ def open_journal(model_args: dict[str, Any], options: JournalOptions) -> tuple[J
     cache.save()
     model_hash = identity_hash(identity)
     write_json_atomic(journal.root / f"model-{model_hash}.json", identity)
-    log.info("journal: %s (model %s, %d entries on disk)", journal.root, model_hash,
-             len(journal.entries))
+    log.info(
+        "journal: %s (model %s, %d entries on disk)", journal.root, model_hash, len(journal.entries)
+    )
     return journal, model_hash

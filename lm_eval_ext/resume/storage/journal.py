@@ -21,7 +21,7 @@ from lm_eval_ext.resume.storage.writer import JournalWriter
 
 #: Journals this process holds open, by writer file. lm-eval never closes a model, and one
 #: process evaluates sequentially, so a new run here closes the previous run's journal.
-_OPEN: dict[Path, "Journal"] = {}
+_OPEN: dict[Path, Journal] = {}
 
 
 def close_open_journals() -> None:
@@ -72,7 +72,7 @@ class Journal:
         self.writer: JournalWriter | None = None
         self.entries: dict[str, ResponseRecord] = {}
 
-    def open(self) -> "Journal":
+    def open(self) -> Journal:
         """Take this writer's lock, repair its torn tail, and load every file's entries."""
         self.root.mkdir(parents=True, exist_ok=True)
         own_file = (self.root / f"{self.writer_id}.jsonl").resolve()

@@ -13,9 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
-from pathlib import Path
 from collections.abc import MutableMapping
+from pathlib import Path
 from typing import Any
 
 from lm_eval_ext.checkpoints.hashing import tree_fingerprint
@@ -25,9 +24,21 @@ log = logging.getLogger(__name__)
 
 #: Model args that never change a response (placement, batching), so a resume may vary them.
 NEUTRAL_ARGS = frozenset(
-    {"batch_size", "max_batch_size", "device", "device_map", "parallelize", "max_memory_per_gpu",
-     "max_cpu_memory", "offload_folder", "low_cpu_mem_usage", "cache_dir", "token",
-     "local_files_only", "trust_remote_code"}
+    {
+        "batch_size",
+        "max_batch_size",
+        "device",
+        "device_map",
+        "parallelize",
+        "max_memory_per_gpu",
+        "max_cpu_memory",
+        "offload_folder",
+        "low_cpu_mem_usage",
+        "cache_dir",
+        "token",
+        "local_files_only",
+        "trust_remote_code",
+    }
 )
 #: Args naming files or directories whose content is part of the model's identity.
 PATH_ARGS = ("pretrained", "lora", "peft", "delta", "tokenizer")
@@ -65,11 +76,13 @@ def model_identity(args: dict[str, Any], cache: MutableMapping[str, Any]) -> dic
         if path.exists():
             identity["files"][name] = tree_fingerprint(path, cache)
         else:
-            log.warning("journal: %s=%s is not local; keying on its name/revision only",
-                        name, value)
+            log.warning(
+                "journal: %s=%s is not local; keying on its name/revision only", name, value
+            )
             identity["files"][name] = f"hub:{value}@{args.get('revision') or 'main'}"
     identity["args"] = {
-        k: str(v) for k, v in sorted(args.items())
+        k: str(v)
+        for k, v in sorted(args.items())
         if k not in NEUTRAL_ARGS and k not in PATH_ARGS and v is not None
     }
     return identity
@@ -119,8 +132,9 @@ def doc_fingerprint(doc: Any) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
-def request_key(model_hash: str, reqtype: str, instance: Any, occurrence: int,
-                doc_hash: str | None = None) -> str:
+def request_key(
+    model_hash: str, reqtype: str, instance: Any, occurrence: int, doc_hash: str | None = None
+) -> str:
     """Key of one request: model, type, task/doc/index, the doc's content, full arguments
     (prompt, continuation, generation kwargs, images), repeat number.
 
@@ -129,8 +143,14 @@ def request_key(model_hash: str, reqtype: str, instance: Any, occurrence: int,
     ``doc_hash`` is :func:`doc_fingerprint` of ``instance.doc`` (pass it to hash a doc once).
     """
     payload = [
-        model_hash, reqtype, instance.task_name, instance.doc_id, instance.idx,
-        doc_hash or doc_fingerprint(instance.doc), list(instance.args), occurrence,
+        model_hash,
+        reqtype,
+        instance.task_name,
+        instance.doc_id,
+        instance.idx,
+        doc_hash or doc_fingerprint(instance.doc),
+        list(instance.args),
+        occurrence,
     ]
     blob = json.dumps(payload, sort_keys=True, default=_binary_default, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()

@@ -25,7 +25,7 @@ class JournalLock:
         self._fd: int | None = None
         self.took_over: dict | None = None
 
-    def acquire(self) -> "JournalLock":
+    def acquire(self) -> JournalLock:
         """Take the lock or raise :class:`JournalLockedError` naming the live holder."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -57,7 +57,7 @@ class JournalLock:
         os.close(self._fd)
         self._fd = None
 
-    def __enter__(self) -> "JournalLock":
+    def __enter__(self) -> JournalLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

@@ -37,7 +37,7 @@ class RunOutput:
     @property
     def date_id(self) -> str:
         """The ``<date>`` shared by the results and samples file names."""
-        return self.results_path.stem[len(RESULTS_PREFIX):]
+        return self.results_path.stem[len(RESULTS_PREFIX) :]
 
 
 def find_results_files(out: Path) -> list[Path]:
@@ -54,8 +54,10 @@ def latest_results_file(out: Path) -> Path:
     """The newest results file under ``out``; a clear error when there is none."""
     found = find_results_files(out)
     if not found:
-        raise RunOutputError(f"{out}: no results_*.json found (was the run finished with "
-                             "--output_path and --log_samples?)")
+        raise RunOutputError(
+            f"{out}: no results_*.json found (was the run finished with "
+            "--output_path and --log_samples?)"
+        )
     return found[-1]
 
 
@@ -77,8 +79,9 @@ def read_run_output(results_path: Path) -> RunOutput:
     for task in run.results["configs"]:
         path = results_path.with_name(f"samples_{task}_{run.date_id}.jsonl")
         if not path.is_file():
-            raise RunOutputError(f"{path}: missing; the run must use --log_samples "
-                                 f"(needed for task {task})")
+            raise RunOutputError(
+                f"{path}: missing; the run must use --log_samples (needed for task {task})"
+            )
         run.samples[task] = _read_jsonl(path)
     return run
 
@@ -96,8 +99,13 @@ def _read_jsonl(path: Path) -> list[dict]:
     return rows
 
 
-def write_run_output(out_dir: Path, results: dict[str, Any], key_order: dict[str, Any],
-                     date_id: str | None = None, rows_as_read: bool = False) -> Path:
+def write_run_output(
+    out_dir: Path,
+    results: dict[str, Any],
+    key_order: dict[str, Any],
+    date_id: str | None = None,
+    rows_as_read: bool = False,
+) -> Path:
     """Write ``results`` (with its ``samples``) as lm-eval would, into ``out_dir``.
 
     ``results`` must be a complete results dict: every run-level field lm-eval wrote (model
@@ -108,14 +116,21 @@ def write_run_output(out_dir: Path, results: dict[str, Any], key_order: dict[str
     serialiser; rows as read from a samples file (``rows_as_read``) are written back as they
     are. Returns the new results path (samples next to it).
     """
-    from lm_eval_ext._compat.lm_eval_outputs import new_date_id, results_json_text, task_hashes, write_samples_file
+    from lm_eval_ext._compat.lm_eval_outputs import (
+        new_date_id,
+        results_json_text,
+        task_hashes,
+        write_samples_file,
+    )
 
     results = dict(results)
     samples = results.pop("samples", None) or {}
     missing = [k for k in RUN_FIELDS if k not in results]
     if missing:
-        raise RunOutputError(f"results to write lack the run's fields {missing}: refusing to "
-                             "write a file that would lose the run's settings")
+        raise RunOutputError(
+            f"results to write lack the run's fields {missing}: refusing to "
+            "write a file that would lose the run's settings"
+        )
     folder = Path(out_dir) / str(results["model_name_sanitized"])
     folder.mkdir(parents=True, exist_ok=True)
     date_id = date_id or new_date_id()
@@ -136,8 +151,9 @@ def write_run_output(out_dir: Path, results: dict[str, Any], key_order: dict[str
 def replace_run_output(run: RunOutput, results: dict[str, Any], rows_as_read: bool = False) -> Path:
     """Write ``results`` over ``run``'s own files (same names), each replaced atomically."""
     with tempfile.TemporaryDirectory(dir=run.results_path.parent) as tmp:
-        written = write_run_output(Path(tmp), results, run.results, date_id=run.date_id,
-                                   rows_as_read=rows_as_read)
+        written = write_run_output(
+            Path(tmp), results, run.results, date_id=run.date_id, rows_as_read=rows_as_read
+        )
         for path in written.parent.iterdir():
             os.replace(path, run.results_path.parent / path.name)
     return run.results_path
@@ -167,7 +183,7 @@ def run_metadata(results: dict[str, Any]) -> dict[str, Any]:
     ``configs[task].metadata`` over the YAML's own; so the keys on which every task of the run
     agrees hold all of it (plus YAML values that happen to agree, which are then the run's).
     """
-    recorded = [dict((cfg.get("metadata") or {})) for cfg in results["configs"].values()]
+    recorded = [dict(cfg.get("metadata") or {}) for cfg in results["configs"].values()]
     agreed = dict(recorded[0]) if recorded else {}
     for meta in recorded[1:]:
         agreed = {k: v for k, v in agreed.items() if k in meta and meta[k] == v}
@@ -195,10 +211,12 @@ def journal_model_hash(results: dict[str, Any], journal: Path) -> str:
     recorded = ((results.get("config") or {}).get("lm_eval_ext") or {}).get("model_hash")
     if recorded:
         return str(recorded)
-    models = sorted(p.stem[len("model-"):] for p in journal.glob("model-*.json"))
+    models = sorted(p.stem[len("model-") :] for p in journal.glob("model-*.json"))
     if len(models) != 1:
-        raise RunOutputError(f"{journal}: holds {len(models)} models and the results do not "
-                             "say which one this run was")
+        raise RunOutputError(
+            f"{journal}: holds {len(models)} models and the results do not "
+            "say which one this run was"
+        )
     return models[0]
 
 

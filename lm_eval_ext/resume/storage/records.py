@@ -53,10 +53,25 @@ class PlanRecord:
 Record = ResponseRecord | PlanRecord
 
 #: on-disk key -> field, for response records
-_RESPONSE_KEYS = {"k": "key", "m": "model", "type": "reqtype", "task": "task", "doc": "doc",
-                  "idx": "idx", "resp": "resp", "err": "err", "t": "time"}
-_PLAN_KEYS = {"plan": "reqtype", "m": "model", "w": "writer", "shard": "shard", "tasks": "tasks",
-              "t": "time"}
+_RESPONSE_KEYS = {
+    "k": "key",
+    "m": "model",
+    "type": "reqtype",
+    "task": "task",
+    "doc": "doc",
+    "idx": "idx",
+    "resp": "resp",
+    "err": "err",
+    "t": "time",
+}
+_PLAN_KEYS = {
+    "plan": "reqtype",
+    "m": "model",
+    "w": "writer",
+    "shard": "shard",
+    "tasks": "tasks",
+    "t": "time",
+}
 
 
 def record_to_json(record: Record) -> dict[str, Any]:
@@ -91,8 +106,9 @@ def record_from_json(obj: Any) -> Record | None:
 
 def encode_record(record: Record) -> bytes:
     """One self-validating journal line for ``record`` (JSON escapes tabs, so TAB splits)."""
-    body = json.dumps(record_to_json(record), ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=True)
+    body = json.dumps(
+        record_to_json(record), ensure_ascii=False, separators=(",", ":"), allow_nan=True
+    )
     data = body.encode("utf-8")
     return data + b"\t" + f"{zlib.crc32(data):08x}".encode() + b"\n"
 

@@ -10,7 +10,6 @@ import os
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
 from lm_eval_ext.resume.storage.records import Record, encode_record, scan_file
 
@@ -32,9 +31,13 @@ def kill_hook(stage: str, count: int = 0, total_after: int = 0) -> tuple[str, in
         die()
     if what == "call" and stage == "call" and num.isdigit() and count == int(num):
         die()
-    if what in ("record", "torn") and stage == "write" and num.isdigit():
-        if count < int(num) <= total_after:
-            return what, int(num)
+    if (
+        what in ("record", "torn")
+        and stage == "write"
+        and num.isdigit()
+        and (count < int(num) <= total_after)
+    ):
+        return what, int(num)
     return None
 
 
