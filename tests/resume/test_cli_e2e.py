@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from lm_eval_ext.resume.online.options import FAIL_ENV
@@ -20,6 +19,7 @@ from tests.support.lm_eval_runs import (
     run_lm_eval,
 )
 from tests.support.lm_eval_runs import journaled_cli_args as _args
+from tests.support.mc_accuracy import acc_by_hand
 
 pytestmark = pytest.mark.e2e
 
@@ -29,15 +29,6 @@ def _ext(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [exe, *args], capture_output=True, text=True, timeout=600, env={**os.environ, **OFFLINE_ENV}
     )
-
-
-def _acc(rows: list[dict], skip: set[int]) -> float:
-    hits = [
-        float(np.argmax([float(r[0]) for r in row["filtered_resps"]]) == int(row["target"]))
-        for row in rows
-        if row["doc_id"] not in skip
-    ]
-    return sum(hits) / len(hits)
 
 
 @pytest.fixture()
@@ -57,7 +48,7 @@ def test_failed_docs_are_excluded_from_the_results_json(tiny_world, tasks_dir, t
     assert res["n-samples"]["ext_sample_mc"] == {"original": 20, "effective": 19, "errored": 1}
     assert res["config"]["lm_eval_ext"]["errored_docs"] == {"ext_sample_mc": 1}
     assert "OutOfMemoryError" in res["lm_eval_ext"]["excluded_docs"]["ext_sample_mc"]["3"]
-    expected = _acc(read_samples(clean, "ext_sample_mc"), {3})  # the clean run minus doc 3
+    expected = acc_by_hand(read_samples(clean, "ext_sample_mc"), {3})  # the clean run minus doc 3
     assert res["results"]["ext_sample_mc"]["acc,none"] == pytest.approx(expected)
     rows = read_samples(out, "ext_sample_mc")
     assert rows[3]["lm_eval_ext_error"] and rows[3]["acc"] is None

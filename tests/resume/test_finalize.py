@@ -13,6 +13,7 @@ from lm_eval_ext.resume.online.options import FAIL_ENV
 from lm_eval_ext.resume.storage.journal import load_entries
 from lm_eval_ext.resume.storage.outputs import ERROR_FIELD, read_run_output
 from tests.support.lm_eval_runs import evaluate_and_save
+from tests.support.mc_accuracy import acc_by_hand
 from tests.support.results_diff import json_differences
 
 TASKS = ["ext_sample_mc", "ext_sample_gen"]
@@ -26,15 +27,6 @@ def _args(world, out, **extra) -> dict:
         "journal_chunk": 8,
         **extra,
     }
-
-
-def _acc(rows: list[dict], skip: set[int]) -> float:
-    hits = [
-        float(np.argmax([float(r[0]) for r in row["filtered_resps"]]) == int(row["target"]))
-        for row in rows
-        if row["doc_id"] not in skip
-    ]
-    return sum(hits) / len(hits)
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +49,7 @@ def test_finalize_excludes_errored_docs_from_lm_evals_own_numbers(errored_run, c
     assert res["n-samples"]["ext_sample_gen"] == {"original": 20, "effective": 19, "errored": 1}
     assert res["config"]["lm_eval_ext"]["errored_docs"] == {"ext_sample_gen": 1, "ext_sample_mc": 2}
     assert res["results"]["ext_sample_mc"]["acc,none"] == pytest.approx(
-        _acc(raw.samples["ext_sample_mc"], {3, 5})
+        acc_by_hand(raw.samples["ext_sample_mc"], {3, 5})
     )
     gen = [r["exact_match"] for r in raw.samples["ext_sample_gen"] if r["doc_id"] != 7]
     assert res["results"]["ext_sample_gen"]["exact_match,clean"] == pytest.approx(np.mean(gen))

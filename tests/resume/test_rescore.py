@@ -11,6 +11,7 @@ from lm_eval_ext.resume.offline.rescore import rescore_run, write_rescored
 from lm_eval_ext.resume.online.options import FAIL_ENV
 from lm_eval_ext.resume.storage.outputs import RunOutputError, latest_results_file, read_run_output
 from tests.support.lm_eval_runs import evaluate_and_save
+from tests.support.mc_accuracy import acc_by_hand
 
 TASKS = ["ext_sample_mc", "ext_sample_gen"]
 
@@ -23,17 +24,6 @@ def model_args(tiny_world, tmp_path) -> dict:
         "journal": str(tmp_path / "out" / "journal"),
         "journal_chunk": 16,
     }
-
-
-def _acc_by_hand(rows: list[dict], skip: set[int]) -> float:
-    """acc of a multiple-choice samples file, computed from its stored loglikelihoods."""
-    hits = []
-    for row in rows:
-        if row["doc_id"] in skip:
-            continue
-        lls = [float(r[0]) for r in row["filtered_resps"]]
-        hits.append(float(np.argmax(lls) == int(row["target"])))
-    return sum(hits) / len(hits)
 
 
 def test_rescore_of_an_unchanged_run_is_identical(tasks_dir, tmp_path, model_args):
@@ -61,7 +51,7 @@ def test_rescore_applies_a_metric_added_to_the_task(tasks_dir, tmp_path, model_a
     run, redone = rescore_run(latest_results_file(out))
     metrics = redone.results["results"]["ext_sample_mc"]
     rows = run.samples["ext_sample_mc"]
-    assert metrics["acc,none"] == pytest.approx(_acc_by_hand(rows, set()))
+    assert metrics["acc,none"] == pytest.approx(acc_by_hand(rows, set()))
     # brier score by hand: mean over docs of sum_i (onehot_i - softmax(lls)_i)^2
     briers = []
     for row in rows:
@@ -83,7 +73,7 @@ def test_errored_docs_are_excluded_counted_and_marked(tasks_dir, tmp_path, model
     res = redone.results
     assert res["n-samples"]["ext_sample_mc"] == {"original": 20, "effective": 18, "errored": 2}
     assert res["n-samples"]["ext_sample_gen"]["errored"] == 0
-    expected = _acc_by_hand(run.samples["ext_sample_mc"], {3, 5})
+    expected = acc_by_hand(run.samples["ext_sample_mc"], {3, 5})
     assert res["results"]["ext_sample_mc"]["acc,none"] == pytest.approx(expected)
     assert res["results"]["ext_sample_mc"]["sample_len"] == 18
     assert set(res["lm_eval_ext"]["excluded_docs"]["ext_sample_mc"]) == {"3", "5"}
