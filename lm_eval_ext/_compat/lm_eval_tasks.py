@@ -3,7 +3,8 @@
 Checked on lm-eval 0.4.13: a task's metrics live in the private ``_metric_fn_list`` /
 ``_metric_fn_kwargs``; a multiple-choice task issues one request per choice, then (with
 ``acc_mutual_info``) one unconditional request per choice, in that order; the MMLU subject
-table lives in the private generator module ``lm_eval.tasks.mmlu._generate_configs``.
+table lives in the private generator module ``lm_eval.tasks.mmlu._generate_configs``; the
+leaderboard and BLiMP task files keep their layout under ``lm_eval/tasks/``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,44 @@ def mmlu_subject_table() -> dict[str, str]:
     from lm_eval.tasks.mmlu._generate_configs import SUBJECTS
 
     return dict(SUBJECTS)
+
+
+def builtin_task_files(subdir: str) -> dict[str, dict[str, Any]]:
+    """``{file name: YAML dict}`` of lm-eval's task files under ``lm_eval/tasks/SUBDIR``.
+
+    Task files end in ``.yaml`` (keyed by stem); shared templates end in ``_yaml`` (keyed by
+    their full name, e.g. ``_template_yaml``).
+
+    ``!function`` tags are read as None (only literal fields are used: names, choices, n-shot).
+    """
+    from pathlib import Path
+
+    import lm_eval.tasks
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_multi_constructor("!", lambda loader, suffix, node: None)
+    root = Path(lm_eval.tasks.__file__).parent / subdir
+    paths = sorted(root.glob("*.yaml")) + sorted(root.glob("*_yaml"))
+    return {
+        (p.stem if p.suffix == ".yaml" else p.name): yaml.load(
+            p.read_text(encoding="utf-8"), Loader=_Loader
+        )
+        or {}
+        for p in paths
+    }
+
+
+def _check_builtin_task_files() -> None:
+    bbh = builtin_task_files("leaderboard/bbh_mc")
+    assert len([k for k in bbh if not k.startswith("_")]) == 24, "leaderboard BBH changed"
+    assert len(bbh["object_counting"]["doc_to_choice"]) == 19
+    gpqa = builtin_task_files("leaderboard/gpqa")
+    assert len(gpqa["_template_yaml"]["doc_to_choice"]) == 4, "GPQA's choices changed"
+    blimp = [k for k in builtin_task_files("blimp") if not k.startswith("_")]
+    assert len(blimp) == 67, f"lm-eval ships {len(blimp)} BLiMP tasks, not 67"
 
 
 def _check_mmlu_table() -> None:

@@ -20,6 +20,8 @@ SUBCOMMANDS = [
     "lm_eval_ext.cli.rescore_cmd",
     "lm_eval_ext.cli.merge_cmd",
     "lm_eval_ext.cli.finalize_cmd",
+    "lm_eval_ext.cli.package_cmd",
+    "lm_eval_ext.cli.validate_cmd",
 ]
 
 

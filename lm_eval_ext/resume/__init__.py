@@ -19,8 +19,13 @@ _EXPORTS = {
     "JOURNAL_ARGS": "lm_eval_ext.resume.online.options",
     "close_open_journals": "lm_eval_ext.resume.storage.journal",
     # reading a run's output
+    "ERROR_FIELD": "lm_eval_ext.resume.storage.outputs",
+    "RunOutput": "lm_eval_ext.resume.storage.outputs",
     "RunOutputError": "lm_eval_ext.resume.storage.outputs",
+    "find_results_files": "lm_eval_ext.resume.storage.outputs",
     "latest_results_file": "lm_eval_ext.resume.storage.outputs",
+    "model_args_dict": "lm_eval_ext.resume.storage.outputs",
+    "read_run_output": "lm_eval_ext.resume.storage.outputs",
     # after a run, without a model
     "finalize_run": "lm_eval_ext.resume.offline.finalize",
     "write_finalized": "lm_eval_ext.resume.offline.finalize",

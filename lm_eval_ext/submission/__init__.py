@@ -1,0 +1,27 @@
+"""Leaderboard submissions: package runs into a deterministic zip, validate a zip as a leaderboard.
+
+The public face (the CLI imports only this); names are imported on first use. Suites (what a
+leaderboard requires and how it scores) are data: ``suites/*.yaml`` and user files.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Limits": "lm_eval_ext.submission.archive",
+    "package_runs": "lm_eval_ext.submission.package",
+    "validate_zip": "lm_eval_ext.submission.validate",
+    "Defect": "lm_eval_ext.submission.validate",
+    "load_suite": "lm_eval_ext.submission.suites",
+    "builtin_suites": "lm_eval_ext.submission.suites",
+    "SuiteError": "lm_eval_ext.submission.suites",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name]), name)
