@@ -108,7 +108,7 @@ class ConvNeXtTower(nn.Module):
         return sum(self.widths)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """``[B, 3, S, S]`` -> ``[B, sum(widths), S/4, S/4]``: all stages, upsampled, concatenated."""
+        """``[B, 3, S, S]`` -> ``[B, sum(widths), S/4, S/4]``: all stages, resized, concatenated."""
         x = self.vision_stem(images)
         outputs = []
         for stage in self.vision_stages:
