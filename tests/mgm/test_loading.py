@@ -122,7 +122,7 @@ def test_adapter_for_another_base_is_refused(mgm_world, tmp_path):
     lora = tmp_path / "lora"
     shutil.copytree(mgm_world.lora_dir, lora)
     (lora / "non_lora_trainables.bin").unlink()
-    with pytest.raises(AdapterMismatchError, match=rf"lora={lora}: .*k_proj") as err:
+    with pytest.raises(AdapterMismatchError, match=rf"(?s)lora={lora}: .*k_proj") as err:
         merge_mgm_lora(load_mgm(str(mgm_world.llama_dir)), str(lora), base_name="llama-mgm")
     assert "llama-mgm" in str(err.value) and "size mismatch" in str(err.value)
 
