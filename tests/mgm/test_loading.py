@@ -28,7 +28,9 @@ def _image_input(model):
     from lm_eval_ext.models.mgm.modeling import ImageInput
 
     gen = torch.Generator().manual_seed(5)
-    return ImageInput(torch.randn(1, 3, 56, 56, generator=gen), torch.randn(3, 112, 112, generator=gen))
+    return ImageInput(
+        torch.randn(1, 3, 56, 56, generator=gen), torch.randn(3, 112, 112, generator=gen)
+    )
 
 
 def test_sharded_single_and_bin_layouts_load(mgm_world):
@@ -45,8 +47,11 @@ def test_every_checkpoint_weight_is_used_and_towers_come_from_the_checkpoint(mgm
     tensors = read_checkpoint(mgm_world.gemma_dir)
     state = model.state_dict()
     assert set(tensors) == set(state) - {"language_model.lm_head.weight"}  # tied to embed_tokens
-    for key in ("vision_tower.encoder.layers.1.mlp.fc1.weight",
-                "vision_tower_aux.vision_stages.3.blocks.0.gamma", "vlm_uni_val_projector.1.weight"):
+    for key in (
+        "vision_tower.encoder.layers.1.mlp.fc1.weight",
+        "vision_tower_aux.vision_stages.3.blocks.0.gamma",
+        "vlm_uni_val_projector.1.weight",
+    ):
         torch.testing.assert_close(state[key], tensors[key], atol=0, rtol=0)
 
 
@@ -76,9 +81,12 @@ def _copy_without(src, dst, drop):
 
 
 def test_missing_vlm_uni_weight_is_an_error_naming_file_and_key(mgm_world, tmp_path):
-    bad = _copy_without(mgm_world.gemma_dir, tmp_path / "bad",
-                        lambda k: k == "model.vlm_uni_aux_projector.1.weight")
-    with pytest.raises(CheckpointError, match=r"missing .*model\.vlm_uni_aux_projector\.1\.weight") as err:
+    bad = _copy_without(
+        mgm_world.gemma_dir, tmp_path / "bad", lambda k: k == "model.vlm_uni_aux_projector.1.weight"
+    )
+    with pytest.raises(
+        CheckpointError, match=r"missing .*model\.vlm_uni_aux_projector\.1\.weight"
+    ) as err:
         load_mgm(str(bad))
     assert str(bad) in str(err.value)
 
@@ -113,7 +121,9 @@ def test_trainables_for_another_shape_name_the_file_and_keys(mgm_world, tmp_path
     key = "base_model.model.model.mm_projector.0.weight"
     tensors[key] = torch.zeros(7, 3)
     torch.save(tensors, lora / "non_lora_trainables.bin")
-    with pytest.raises(CheckpointError, match=r"non_lora_trainables\.bin.*model\.mm_projector\.0\.weight \(7, 3\)"):
+    with pytest.raises(
+        CheckpointError, match=r"non_lora_trainables\.bin.*model\.mm_projector\.0\.weight \(7, 3\)"
+    ):
         merge_mgm_lora(load_mgm(str(mgm_world.gemma_dir)), str(lora))
 
 

@@ -34,24 +34,31 @@ def ll_requests(world) -> list[Instance]:
 def gen_requests(world) -> list[Instance]:
     img = [Image.open(world.data_dir / f"images/img{i}.png") for i in range(2)]
     kw = {"until": ["\n"], "max_gen_toks": 6, "do_sample": False}
-    args = [("<image>\nWhat color is the background?", kw, {"visual": [img[0]]}),
-            ("<image>\nIs there a square? Answer:", kw, {"visual": [img[1]]})]
+    args = [
+        ("<image>\nWhat color is the background?", kw, {"visual": [img[0]]}),
+        ("<image>\nIs there a square? Answer:", kw, {"visual": [img[1]]}),
+    ]
     return [Instance("generate_until", {}, a, i) for i, a in enumerate(args)]
 
 
 @pytest.fixture(scope="module")
 def merged(mgm_world):
-    return MGMLM(pretrained=str(mgm_world.gemma_dir), lora=str(mgm_world.lora_dir), batch_size=4, **ARGS)
+    return MGMLM(
+        pretrained=str(mgm_world.gemma_dir), lora=str(mgm_world.lora_dir), batch_size=4, **ARGS
+    )
 
 
 def _map_key(key: str) -> str:
     """non_lora_trainables key -> our module key, spelled out here (not the loader's mapping)."""
     key = key.removeprefix("base_model.model.")
-    for old, new in (("model.vision_tower.vision_tower.vision_model.", "vision_tower."),
-                     ("model.vision_tower_aux.", "vision_tower_aux."),
-                     ("model.mm_projector.", "mm_projector."), ("model.vlm_uni_", "vlm_uni_")):
+    for old, new in (
+        ("model.vision_tower.vision_tower.vision_model.", "vision_tower."),
+        ("model.vision_tower_aux.", "vision_tower_aux."),
+        ("model.mm_projector.", "mm_projector."),
+        ("model.vlm_uni_", "vlm_uni_"),
+    ):
         if key.startswith(old):
-            return new + key[len(old):]
+            return new + key[len(old) :]
     raise AssertionError(key)
 
 
@@ -65,7 +72,9 @@ def unmerged_reference(world):
     with torch.no_grad():
         for key, value in trainables.items():
             state[_map_key(key)].copy_(value.float())
-    base.model.language_model = PeftModel.from_pretrained(base.model.language_model, str(world.lora_dir))
+    base.model.language_model = PeftModel.from_pretrained(
+        base.model.language_model, str(world.lora_dir)
+    )
     return base
 
 
@@ -81,19 +90,31 @@ def test_merged_equals_unmerged_and_differs_from_base(mgm_world, merged):
 
 
 def test_batched_equals_one_at_a_time(mgm_world, merged):
-    one = MGMLM(pretrained=str(mgm_world.gemma_dir), lora=str(mgm_world.lora_dir), batch_size=1, **ARGS)
+    one = MGMLM(
+        pretrained=str(mgm_world.gemma_dir), lora=str(mgm_world.lora_dir), batch_size=1, **ARGS
+    )
     reqs = ll_requests(mgm_world)
-    batched, single = merged.loglikelihood(reqs, disable_tqdm=True), one.loglikelihood(reqs, disable_tqdm=True)
+    batched, single = (
+        merged.loglikelihood(reqs, disable_tqdm=True),
+        one.loglikelihood(reqs, disable_tqdm=True),
+    )
     assert [a for a, _ in batched] == pytest.approx([a for a, _ in single], abs=1e-4)
     assert [g for _, g in batched] == [g for _, g in single]
     gens = gen_requests(mgm_world)
-    assert merged.generate_until(gens, disable_tqdm=True) == one.generate_until(gens, disable_tqdm=True)
+    assert merged.generate_until(gens, disable_tqdm=True) == one.generate_until(
+        gens, disable_tqdm=True
+    )
 
 
 def test_merged_cache_is_an_mgm_checkpoint_that_evaluates_the_same(mgm_world, tmp_path):
     cache = tmp_path / "merged"
-    first = MGMLM(pretrained=str(mgm_world.gemma_dir), lora=str(mgm_world.lora_dir),
-                  merged_cache=str(cache), batch_size=2, **ARGS)
+    first = MGMLM(
+        pretrained=str(mgm_world.gemma_dir),
+        lora=str(mgm_world.lora_dir),
+        merged_cache=str(cache),
+        batch_size=2,
+        **ARGS,
+    )
     reqs = ll_requests(mgm_world)
     expected = first.loglikelihood(reqs, disable_tqdm=True)
     assert json.loads((cache / "config.json").read_text())["model_type"] == "mgm_gemma"
@@ -104,8 +125,13 @@ def test_merged_cache_is_an_mgm_checkpoint_that_evaluates_the_same(mgm_world, tm
     assert "model.layers.0.self_attn.q_proj.weight" in keys and "lm_head.weight" not in keys
     plain = MGMLM(pretrained=str(cache), batch_size=2, **ARGS)
     assert plain.loglikelihood(reqs, disable_tqdm=True) == expected
-    again = MGMLM(pretrained=str(mgm_world.gemma_dir), lora=str(mgm_world.lora_dir),
-                  merged_cache=str(cache), batch_size=2, **ARGS)  # reuses the cache
+    again = MGMLM(
+        pretrained=str(mgm_world.gemma_dir),
+        lora=str(mgm_world.lora_dir),
+        merged_cache=str(cache),
+        batch_size=2,
+        **ARGS,
+    )  # reuses the cache
     assert again.loglikelihood(reqs, disable_tqdm=True) == expected
 
 
@@ -124,15 +150,26 @@ def test_unreadable_image_is_a_clear_error(mgm_world, merged, tmp_path):
 
 def test_truncation_drops_old_text_never_bos_or_images():
     ctx = [1, 10, 11, -200, 12, 13]
-    assert fit_context(ctx, fixed=2, per_image=4, budget=10, keep_first=True) == [1, 11, -200, 12, 13]
+    assert fit_context(ctx, fixed=2, per_image=4, budget=10, keep_first=True) == [
+        1,
+        11,
+        -200,
+        12,
+        13,
+    ]
     with pytest.raises(InputTooLongError, match="max_length"):
         fit_context(ctx, fixed=2, per_image=4, budget=6, keep_first=True)
 
 
 def test_chat_template_is_mgm_gemma_by_default_or_the_tokenizer_s(mgm_world, merged):
     chat = [{"role": "user", "content": "<image>\nQ?"}]
-    assert merged.apply_chat_template(chat) == "<start_of_turn>user\n<image>\nQ?<end_of_turn>\n<start_of_turn>model\n"
+    assert (
+        merged.apply_chat_template(chat)
+        == "<start_of_turn>user\n<image>\nQ?<end_of_turn>\n<start_of_turn>model\n"
+    )
     tok = MGMLM(pretrained=str(mgm_world.gemma_dir), conv_template="tokenizer", **ARGS)
-    assert tok.apply_chat_template([dict(m) for m in chat]) == "<bos>" + merged.apply_chat_template(chat)
+    assert tok.apply_chat_template([dict(m) for m in chat]) == "<bos>" + merged.apply_chat_template(
+        chat
+    )
     ids = merged._ids(tok.apply_chat_template([dict(m) for m in chat]))
     assert ids == merged._ids(merged.apply_chat_template(chat)) and ids.count(2) == 1

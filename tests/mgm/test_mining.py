@@ -67,17 +67,26 @@ def test_hd_views_and_maps_put_the_global_view_first_then_row_major_crops():
 def _hf_convnext(widths, depths):
     from transformers import ConvNextConfig, ConvNextModel
 
-    return ConvNextModel(ConvNextConfig(hidden_sizes=widths, depths=depths, hidden_act="gelu",
-                                        layer_scale_init_value=0.5)).eval()
+    return ConvNextModel(
+        ConvNextConfig(
+            hidden_sizes=widths, depths=depths, hidden_act="gelu", layer_scale_init_value=0.5
+        )
+    ).eval()
 
 
 def _to_hf_key(key: str) -> str:
     """Our (timm's) ConvNeXt names -> transformers' ConvNextModel names, written out by hand."""
-    renames = [("vision_stem.0.", "embeddings.patch_embeddings."),
-               ("vision_stem.1.", "embeddings.layernorm."),
-               ("vision_stages.", "encoder.stages."), (".downsample.", ".downsampling_layer."),
-               (".blocks.", ".layers."), (".conv_dw.", ".dwconv."), (".norm.", ".layernorm."),
-               (".mlp.fc1.", ".pwconv1."), (".mlp.fc2.", ".pwconv2.")]
+    renames = [
+        ("vision_stem.0.", "embeddings.patch_embeddings."),
+        ("vision_stem.1.", "embeddings.layernorm."),
+        ("vision_stages.", "encoder.stages."),
+        (".downsample.", ".downsampling_layer."),
+        (".blocks.", ".layers."),
+        (".conv_dw.", ".dwconv."),
+        (".norm.", ".layernorm."),
+        (".mlp.fc1.", ".pwconv1."),
+        (".mlp.fc2.", ".pwconv2."),
+    ]
     for old, new in renames:
         key = key.replace(old, new)
     return key.replace(".gamma", ".layer_scale_parameter")
@@ -92,7 +101,9 @@ def test_convnext_tower_equals_transformers_convnext():
         for p in ours.parameters():
             p.normal_(0, 0.3)
     hf = _hf_convnext(widths, depths)
-    result = hf.load_state_dict({_to_hf_key(k): v for k, v in ours.state_dict().items()}, strict=False)
+    result = hf.load_state_dict(
+        {_to_hf_key(k): v for k, v in ours.state_dict().items()}, strict=False
+    )
     assert not result.unexpected_keys
     assert set(result.missing_keys) <= {"layernorm.weight", "layernorm.bias"}  # final norm unused
     images = torch.randn(2, 3, 64, 64)
@@ -100,8 +111,11 @@ def test_convnext_tower_equals_transformers_convnext():
         stages = hf(images, output_hidden_states=True).hidden_states[1:]
         out = ours(images)
     size = stages[0].shape[-2:]
-    ref = torch.cat([stages[0]] + [torch.nn.functional.interpolate(s, size=size, mode="bilinear")
-                                   for s in stages[1:]], dim=1)
+    ref = torch.cat(
+        [stages[0]]
+        + [torch.nn.functional.interpolate(s, size=size, mode="bilinear") for s in stages[1:]],
+        dim=1,
+    )
     assert out.shape == (2, sum(widths), 16, 16)
     torch.testing.assert_close(out, ref, atol=1e-4, rtol=1e-4)
 
@@ -109,4 +123,6 @@ def test_convnext_tower_equals_transformers_convnext():
 def test_convnext_shape_is_read_from_the_tensors():
     tower = ConvNeXtTower([4, 8, 12, 16], [2, 1, 3, 1])
     assert convnext_shape((k, tuple(v.shape)) for k, v in tower.state_dict().items()) == (
-        [4, 8, 12, 16], [2, 1, 3, 1])
+        [4, 8, 12, 16],
+        [2, 1, 3, 1],
+    )

@@ -6,7 +6,12 @@ import pytest
 from transformers import AutoTokenizer
 
 from lm_eval_ext.errors import ModelArgsError
-from lm_eval_ext.models.mgm.prompts import TEMPLATES, check_template, render_chat, tokenize_with_images
+from lm_eval_ext.models.mgm.prompts import (
+    TEMPLATES,
+    check_template,
+    render_chat,
+    tokenize_with_images,
+)
 
 USER = [{"role": "user", "content": "<image>\nWhat is it?"}]
 
@@ -14,22 +19,31 @@ USER = [{"role": "user", "content": "<image>\nWhat is it?"}]
 def test_templates_render_mgm_strings():
     """Expected strings written out from MGM's conversation.py (GEMMA, TWO, LLAMA_3 styles)."""
     assert render_chat(TEMPLATES["gemma"], USER, False) == (
-        "<start_of_turn>user\n<image>\nWhat is it?<end_of_turn>\n<start_of_turn>model\n")
+        "<start_of_turn>user\n<image>\nWhat is it?<end_of_turn>\n<start_of_turn>model\n"
+    )
     assert render_chat(TEMPLATES["vicuna_v1"], USER, False) == (
         "A chat between a curious user and an artificial intelligence assistant. The assistant "
         "gives helpful, detailed, and polite answers to the user's questions. USER: <image>\n"
-        "What is it? ASSISTANT:")
+        "What is it? ASSISTANT:"
+    )
     assert render_chat(TEMPLATES["llama_3"], USER, False) == (
         "<|start_header_id|>system<|end_header_id|>\n\nYou are a helpful language and vision "
         "assistant. You are able to understand the visual content that the user provides, and "
         "assist the user with a variety of tasks using natural language.<|eot_id|>"
         "<|start_header_id|>user<|end_header_id|>\n\n<image>\nWhat is it?<|eot_id|>"
-        "<|start_header_id|>system<|end_header_id|>\n\n")
-    turns = [*USER, {"role": "assistant", "content": "A cat."}, {"role": "user", "content": "Sure?"}]
+        "<|start_header_id|>system<|end_header_id|>\n\n"
+    )
+    turns = [
+        *USER,
+        {"role": "assistant", "content": "A cat."},
+        {"role": "user", "content": "Sure?"},
+    ]
     assert render_chat(TEMPLATES["vicuna_v1"], turns, False).endswith(
-        "USER: <image>\nWhat is it? ASSISTANT: A cat.</s>USER: Sure? ASSISTANT:")
-    assert render_chat(TEMPLATES["gemma"], [*USER, {"role": "assistant", "content": "A"}], True) == (
-        "<start_of_turn>user\n<image>\nWhat is it?<end_of_turn>\n<start_of_turn>model\nA")
+        "USER: <image>\nWhat is it? ASSISTANT: A cat.</s>USER: Sure? ASSISTANT:"
+    )
+    assert render_chat(
+        TEMPLATES["gemma"], [*USER, {"role": "assistant", "content": "A"}], True
+    ) == ("<start_of_turn>user\n<image>\nWhat is it?<end_of_turn>\n<start_of_turn>model\nA")
 
 
 def test_unknown_template_is_refused():
