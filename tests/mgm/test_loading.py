@@ -58,7 +58,7 @@ def test_every_checkpoint_weight_is_used_and_towers_come_from_the_checkpoint(mgm
 def test_gemma_image_features_are_scaled_and_gelu_is_exact(mgm_world):
     model = load_mgm(str(mgm_world.gemma_dir))
     feats = model.image_tokens([_image_input(model)])
-    embeds, mask, positions = model.embed(ROWS, [feats])
+    embeds, _, positions = model.embed(ROWS, [feats])
     h = model.config.hidden_size
     n = feats[0].shape[0]
     torch.testing.assert_close(embeds[0, 3 : 3 + n], feats[0] * h**0.5)
@@ -143,7 +143,10 @@ def test_adapter_on_the_vision_tower_is_refused(mgm_world, tmp_path):
     shutil.copytree(mgm_world.lora_dir, lora)
     (lora / "non_lora_trainables.bin").unlink()
     weights = torch.load(lora / "adapter_model.bin")
-    name = "base_model.model.model.vision_tower.vision_tower.vision_model.encoder.layers.0.self_attn.q_proj.lora_A.weight"
+    name = (
+        "base_model.model.model.vision_tower.vision_tower.vision_model.encoder.layers.0."
+        "self_attn.q_proj.lora_A.weight"
+    )
     weights[name] = torch.zeros(4, 32)
     torch.save(weights, lora / "adapter_model.bin")
     with pytest.raises(AdapterMismatchError, match=r"match no module.*vision_tower"):
