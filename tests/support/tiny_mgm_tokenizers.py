@@ -8,6 +8,7 @@ the whole string, as it does with real Llama tokenizers.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from lm_eval_ext.demo.tiny_world import corpus_lines
@@ -24,6 +25,28 @@ _EXTRA_LINES = [
     "directly.\nA. red\nB. blue\nC. green\nD. yellow",
     "USER: ASSISTANT: user\nmodel\n Reference OCR token: STOP, 12\nAnswer:",
 ] * 50
+
+
+def _portable(out_dir: Path, extra_special: list[str]) -> None:
+    """Write the files so that transformers 4.x/tokenizers 0.15 read them too (the parity bench
+    loads them with the releases MGM pins): class name, merges as strings, no newer fields."""
+    tok_file = out_dir / "tokenizer.json"
+    data = json.loads(tok_file.read_text())
+    data["model"]["merges"] = [
+        " ".join(m) if isinstance(m, list) else m for m in data["model"]["merges"]
+    ]
+    data["model"].pop("ignore_merges", None)
+    for part in ("pre_tokenizer", "decoder"):
+        if (data.get(part) or {}).get("type") == "Metaspace":
+            data[part].pop("split", None)
+            data[part]["add_prefix_space"] = True  # tokenizers < 0.19 requires it
+    tok_file.write_text(json.dumps(data, ensure_ascii=False))
+    file = out_dir / "tokenizer_config.json"
+    config = json.loads(file.read_text())
+    config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    if extra_special:
+        config["additional_special_tokens"] = extra_special
+    file.write_text(json.dumps(config, indent=2))
 
 
 def _train(tok, special: list[str], vocab_size: int, alphabet: list[str] | None = None) -> None:
@@ -63,6 +86,7 @@ def build_gemma_like_tokenizer(out_dir: Path, vocab_size: int = 600) -> Path:
     fast.chat_template = GEMMA_CHAT_TEMPLATE
     out_dir = Path(out_dir)
     fast.save_pretrained(out_dir)
+    _portable(out_dir, ["<start_of_turn>", "<end_of_turn>"])
     return out_dir
 
 
@@ -89,4 +113,5 @@ def build_llama_like_tokenizer(out_dir: Path, vocab_size: int = 600) -> Path:
     )
     out_dir = Path(out_dir)
     fast.save_pretrained(out_dir)
+    _portable(out_dir, [])
     return out_dir

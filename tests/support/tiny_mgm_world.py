@@ -148,7 +148,7 @@ def _lm_config(family: str, tokenizer) -> dict:
 
 def mgm_config(family: str, tokenizer, clip_dir: Path, aux_dir: Path) -> dict:
     """A full MGM config.json dict (language-model fields + MGM's vision keys)."""
-    projector = "mlp2x_gelu" if family == "gemma" else "linear"
+    projector = "mlp2x_gelu"  # as MGM ships (its builder indexes mm_projector[0])
     return dict(
         _lm_config(family, tokenizer),
         mm_vision_tower=str(clip_dir),
@@ -313,7 +313,8 @@ def build_tiny_mgm(
     )
     save_weights(tensors, out_dir, layout)
     (out_dir / "config.json").write_text(json.dumps(config, indent=2))
-    tokenizer.save_pretrained(out_dir)
+    for file in Path(tokenizer_dir).iterdir():  # as written (portable tokenizer_config)
+        shutil.copy(file, out_dir / file.name)
     return out_dir
 
 
