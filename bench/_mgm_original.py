@@ -5,7 +5,9 @@ recipe (``non_lora_trainables.bin`` with LLaVA's key stripping and ``load_state_
 False)``, then ``PeftModel.from_pretrained``, then ``merge_and_unload``). Prompts go through
 MGM's ``tokenizer_image_token``, images through MGM's ``process_images`` with the
 ``image_size_aux`` handling of MGM's eval scripts. A context's trailing whitespace moves to the
-continuation before tokenising, as lm-eval does for every model (a harness convention). Prints nothing but JSON on stdout's last line.
+continuation before tokenising and the input is the context's ids + the rest of the whole
+string's, as lm-eval does for every model (harness conventions, the same on both sides). The
+result is JSON on stdout's last line.
 """
 
 from __future__ import annotations
@@ -97,5 +99,6 @@ def run(spec: dict) -> list[dict]:
 
 
 if __name__ == "__main__":
-    specs = json.loads(open(sys.argv[1]).read())
+    with open(sys.argv[1]) as f:
+        specs = json.load(f)
     print(json.dumps([run(spec) for spec in specs]))
