@@ -10,7 +10,7 @@ from lm_eval.api.instance import Instance
 from PIL import Image
 from safetensors import safe_open
 
-from lm_eval_ext.errors import ImageLoadError, InputTooLongError
+from lm_eval_ext.errors import ImageLoadError, InputTooLongError, PromptImagesError
 from lm_eval_ext.models.dispatch import model_class_for
 from lm_eval_ext.models.mgm.lm import MGMLM
 from lm_eval_ext.models.mgm.requests import fit_context
@@ -173,3 +173,10 @@ def test_chat_template_is_mgm_gemma_by_default_or_the_tokenizer_s(mgm_world, mer
     )
     ids = merged._ids(tok.apply_chat_template([dict(m) for m in chat]))
     assert ids == merged._ids(merged.apply_chat_template(chat)) and ids.count(2) == 1
+
+
+def test_placeholders_must_match_the_images(mgm_world, merged):
+    img = Image.open(mgm_world.data_dir / "images/img0.png")
+    req = Instance("loglikelihood", {}, ("<image> and <image>?", " A", {"visual": [img]}), 0)
+    with pytest.raises(PromptImagesError, match="2 <image> placeholder"):
+        merged.loglikelihood([req], disable_tqdm=True)

@@ -86,8 +86,11 @@ def _rotations(index: int, question: str, options: list[str], answer: int, **kw)
     return rows
 
 
-def build_mmbench_tsv(data_dir: Path) -> Path:
-    """Three questions: 4 options (with copies), 2 options (with copies), 3 options (base only)."""
+def build_mmbench_tsv(data_dir: Path, out: Path | None = None) -> Path:
+    """Three questions: 4 options (with copies), 2 options (with copies), 3 options (base only).
+
+    Images ``data_dir/images/img{0,1,2}.png``; written to ``out`` (default: in ``data_dir``).
+    """
     images = [_png_b64(data_dir / f"images/img{i}.png") for i in range(3)]
     colors = ["red", "blue", "green", "yellow"]
     rows = _rotations(
@@ -120,7 +123,7 @@ def build_mmbench_tsv(data_dir: Path) -> Path:
             images[2],
         )
     )
-    out = data_dir / "mmbench_dev_en.tsv"
+    out = out or data_dir / "mmbench_dev_en.tsv"
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=MMBENCH_COLUMNS, delimiter="\t")
     writer.writeheader()

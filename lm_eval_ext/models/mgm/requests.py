@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from lm_eval_ext.errors import InputTooLongError
+from lm_eval_ext.errors import InputTooLongError, PromptImagesError
 from lm_eval_ext.models.mgm.modeling import IMAGE_TOKEN_INDEX, MGMForCausalLM
 from lm_eval_ext.models.mgm.prompts import IMAGE_PLACEHOLDER
 from lm_eval_ext.models.vl_inputs import load_image
@@ -44,7 +44,7 @@ def with_placeholders(text: str, n_images: int) -> str:
         return text
     if found == 0:
         return (IMAGE_PLACEHOLDER + "\n") * n_images + text
-    raise InputTooLongError(
+    raise PromptImagesError(
         f"a prompt has {found} {IMAGE_PLACEHOLDER} placeholder(s) but its request carries "
         f"{n_images} image(s); the task's doc_to_text and doc_to_image must agree"
     )
