@@ -180,3 +180,26 @@ def test_placeholders_must_match_the_images(mgm_world, merged):
     req = Instance("loglikelihood", {}, ("<image> and <image>?", " A", {"visual": [img]}), 0)
     with pytest.raises(PromptImagesError, match="2 <image> placeholder"):
         merged.loglikelihood([req], disable_tqdm=True)
+
+
+def test_journal_works_for_mgm(mgm_world, merged, tmp_path):
+    """Model creation goes through the journal's seam (dispatch -> MGMLM inside JournaledLM)."""
+    lm = MGMLoRALM.create_from_arg_obj(
+        {
+            "pretrained": str(mgm_world.gemma_dir),
+            "lora": str(mgm_world.lora_dir),
+            "dtype": "float32",
+            "journal": str(tmp_path / "journal"),
+        },
+        {"batch_size": 2, "device": "cpu"},
+    )
+    assert type(lm).__name__ == "JournaledLM" and isinstance(lm.lm, MGMLM)
+    reqs = [
+        Instance("loglikelihood", {"n": i}, r.args, 0, metadata=("t", i, 1))
+        for i, r in enumerate(ll_requests(mgm_world))
+    ]
+    expected = merged.loglikelihood(reqs, disable_tqdm=True)
+    assert [a for a, _ in lm.loglikelihood(reqs)] == pytest.approx(
+        [a for a, _ in expected], abs=1e-5
+    )
+    assert (tmp_path / "journal" / "main.jsonl").stat().st_size > 0

@@ -9,8 +9,9 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.support.tiny_mgm_lora import build_mgm_lora_output
 from tests.support.tiny_mgm_tokenizers import build_gemma_like_tokenizer, build_llama_like_tokenizer
-from tests.support.tiny_mgm_world import build_mgm_lora_output, build_tiny_mgm, build_towers
+from tests.support.tiny_mgm_world import build_tiny_mgm, build_towers
 from tests.support.tiny_vl_world import build_image_datasets
 
 MMBENCH_COLUMNS = [

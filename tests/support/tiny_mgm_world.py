@@ -36,7 +36,7 @@ LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", 
 STALE_BASE = "./model_zoo/LLM/gemma/gemma-2b-it"
 
 
-def _gen(seed: int) -> torch.Generator:
+def seeded(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
@@ -221,7 +221,7 @@ def build_towers(root: Path, seed: int = 3) -> tuple[Path, Path]:
         )
     )
     aux_dir.mkdir(parents=True, exist_ok=True)
-    trunk = convnext_tensors(_gen(seed), "visual.trunk.")
+    trunk = convnext_tensors(seeded(seed), "visual.trunk.")
     trunk = {
         k.replace("vision_stem", "stem").replace("vision_stages", "stages"): v
         for k, v in trunk.items()
@@ -307,50 +307,12 @@ def build_tiny_mgm(
     tensors, _ = language_model_tensors(config, seed)
     clip = load_file(str(towers[0] / "model.safetensors"))
     tensors.update({"model.vision_tower.vision_tower." + k: v for k, v in clip.items()})
-    tensors.update(convnext_tensors(_gen(3), "model.vision_tower_aux."))
+    tensors.update(convnext_tensors(seeded(3), "model.vision_tower_aux."))
     tensors.update(
-        vision_side_tensors(_gen(seed + 1), config["hidden_size"], config["mm_projector_type"])
+        vision_side_tensors(seeded(seed + 1), config["hidden_size"], config["mm_projector_type"])
     )
     save_weights(tensors, out_dir, layout)
     (out_dir / "config.json").write_text(json.dumps(config, indent=2))
     for file in Path(tokenizer_dir).iterdir():  # as written (portable tokenizer_config)
         shutil.copy(file, out_dir / file.name)
-    return out_dir
-
-
-def build_mgm_lora_output(base_dir: Path, out_dir: Path, seed: int = 7) -> Path:
-    """What MGM LoRA training writes: adapter (LM only, .bin), config.json, non-LoRA trainables."""
-    from peft import LoraConfig, get_peft_model
-
-    from lm_eval_ext.demo.tiny_world import randomize_lora_b
-
-    config = json.loads((Path(base_dir) / "config.json").read_text())
-    _, lm = language_model_tensors(config, seed=0)
-    peft_model = get_peft_model(
-        lm,
-        LoraConfig(
-            r=4, lora_alpha=8, lora_dropout=0.05, target_modules=LORA_TARGETS, task_type="CAUSAL_LM"
-        ),
-    )
-    randomize_lora_b(peft_model, std=0.3, seed=seed)
-    out_dir = Path(out_dir)
-    peft_model.save_pretrained(out_dir, safe_serialization=False)
-    adapter_config = json.loads((out_dir / "adapter_config.json").read_text())
-    adapter_config["base_model_name_or_path"] = STALE_BASE
-    (out_dir / "adapter_config.json").write_text(json.dumps(adapter_config, indent=2))
-    shutil.copy(Path(base_dir) / "config.json", out_dir / "config.json")
-    gen = _gen(seed + 100)
-    trainables = vision_side_tensors(gen, config["hidden_size"], config["mm_projector_type"])
-    clip_fc = "model.vision_tower.vision_tower.vision_model.encoder.layers.1.mlp.fc1.weight"
-    trainables[clip_fc] = 0.2 * torch.randn(
-        CLIP["intermediate_size"], CLIP["hidden_size"], generator=gen
-    )
-    aux_fc = "model.vision_tower_aux.vision_stages.3.blocks.0.mlp.fc2.weight"
-    trainables[aux_fc] = 0.2 * torch.randn(
-        CONVNEXT_WIDTHS[3], 4 * CONVNEXT_WIDTHS[3], generator=gen
-    )
-    torch.save(
-        {"base_model.model." + k: v.to(torch.bfloat16) for k, v in trainables.items()},
-        out_dir / "non_lora_trainables.bin",
-    )
     return out_dir
