@@ -19,7 +19,7 @@ from lm_eval.models.utils import Collator, handle_stop_sequences, postprocess_ge
 from lm_eval.models.utils_hf import stop_sequences_criteria
 from tqdm import tqdm
 
-from lm_eval_ext._compat.lm_eval_models import configured_max_length, set_config
+from lm_eval_ext._compat.lm_eval_models import configured_max_length, replace_model, set_config
 from lm_eval_ext.errors import ModelArgsError
 from lm_eval_ext.models.lora import LoRAMergeMixin
 from lm_eval_ext.models.mgm.adapter import merge_mgm_lora
@@ -91,7 +91,7 @@ class MGMBaseLM(HFMultimodalLM):
         model = load_mgm(
             pretrained, dtype=dtype, device=self.device, revision=revision, towers=self._towers
         )
-        self._model = model
+        replace_model(self, model)
 
     @property
     def max_length(self) -> int:
