@@ -31,6 +31,10 @@ class ImageLoadError(LmEvalExtError):
     """An image named by a task document cannot be read or decoded."""
 
 
+class PromptImagesError(LmEvalExtError):
+    """A prompt's ``<image>`` placeholders do not match the images its request carries."""
+
+
 class InputTooLongError(LmEvalExtError):
     """A request cannot be made to fit ``max_length`` (e.g. its image tokens alone exceed it)."""
 

@@ -19,6 +19,7 @@ def all_seams() -> list[Seam]:
         lm_eval_outputs,
         lm_eval_tasks,
         transformers_cache,
+        transformers_mgm,
         transformers_processors,
     )
 
@@ -29,6 +30,7 @@ def all_seams() -> list[Seam]:
             lm_eval_tasks,
             lm_eval_models,
             transformers_cache,
+            transformers_mgm,
             transformers_processors,
         )
         for seam in module.SEAMS

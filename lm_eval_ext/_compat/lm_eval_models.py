@@ -19,7 +19,7 @@ from typing import Any
 from lm_eval_ext._compat._seam import Seam, expect_assignments, expect_params
 
 #: Attributes ``HFLM.__init__`` sets that context-once scoring reads.
-HFLM_ATTRIBUTES = ("softmax_dtype", "mixed_precision_dtype")
+HFLM_ATTRIBUTES = ("softmax_dtype", "mixed_precision_dtype", "_max_length")
 #: Attributes ``HFMultimodalLM.__init__`` sets that the Qwen-VL wrapper reads.
 VLM_ATTRIBUTES = (
     "image_width",
@@ -40,6 +40,16 @@ def loaded_model(lm: Any) -> Any:
 def replace_model(lm: Any, model: Any) -> None:
     """Make ``model`` the model ``lm`` evaluates (HFLM keeps it in ``_model``)."""
     lm._model = model
+
+
+def set_config(lm: Any, config: Any) -> None:
+    """Set the config HFLM's ``config`` property returns (``_config``; for ``_get_config``)."""
+    lm._config = config
+
+
+def configured_max_length(lm: Any) -> int | None:
+    """The ``max_length`` model arg as HFLM stored it (``_max_length``), or None."""
+    return lm._max_length
 
 
 def detect_batch_size(lm: Any) -> int:
@@ -75,7 +85,16 @@ def _check_hflm() -> None:
     expect_params(HFLM._create_model, ["pretrained"], "HFLM._create_model")
     expect_params(HFLM._create_tokenizer, ["pretrained", "tokenizer"], "HFLM._create_tokenizer")
     expect_params(HFLM._detect_batch_size, ["requests", "pos"], "HFLM._detect_batch_size")
+    expect_params(
+        HFLM._get_config,
+        ["pretrained", "revision", "trust_remote_code", "gguf_file", "subfolder"],
+        "HFLM._get_config",
+    )
     expect_assignments(HFLM, "__init__", HFLM_ATTRIBUTES)
+    expect_assignments(HFLM, "_get_config", ["_config"])
+    assert "return self._config" in inspect.getsource(HFLM.config.fget), (
+        "HFLM.config no longer returns self._config"
+    )
     assert isinstance(HFLM.max_length, property), "HFLM.max_length is no longer a property"
     assert "return self._model" in inspect.getsource(HFLM.model.fget), (
         "HFLM.model no longer returns self._model"
@@ -113,7 +132,8 @@ def _check_hf_multimodal() -> None:
 SEAMS = [
     Seam(
         "lm_eval.models.huggingface.HFLM hooks and attributes",
-        "merged-LoRA model creation and context-once scoring (models.lora, models.context_once)",
+        "merged-LoRA model creation, context-once scoring, MGM's config and max length "
+        "(models.lora, models.context_once, models.mgm)",
         _check_hflm,
     ),
     Seam(

@@ -143,13 +143,19 @@ class LoRAMergeMixin:
         super()._create_model(pretrained, *args, **kwargs)
         if not self._lora:
             return
-        resize_for_added_tokens(loaded_model(self), len(self.tokenizer))
-        merged = merge_lora(
-            loaded_model(self), self._lora, revision=self._lora_revision, base_name=pretrained
-        )
+        merged = self._merge_adapter(loaded_model(self), pretrained)
         replace_model(self, merged)
         if cache is not None:
             cache.save_or_warn(merged, self._processor_source, kwargs, self._preprocessor_objects)
+
+    def _merge_adapter(self, model: Any, pretrained: str) -> Any:
+        """The loaded base with ``lora`` merged in (wrappers with other recipes override this).
+
+        Default: grow the embeddings for tokens the tokenizer adds, then PEFT's
+        ``merge_and_unload`` on the whole model.
+        """
+        resize_for_added_tokens(model, len(self.tokenizer))
+        return merge_lora(model, self._lora, revision=self._lora_revision, base_name=pretrained)
 
     def _merged_cache_for(self, pretrained: str, load_kwargs: dict[str, Any]) -> MergedCache | None:
         """The ``merged_cache=DIR`` of this merge (its manifest hashes the inputs), if any."""

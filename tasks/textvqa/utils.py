@@ -37,9 +37,12 @@ def doc_to_text(doc: dict) -> str:
 
 
 def doc_to_text_ocr(doc: dict) -> str:
-    """As :func:`doc_to_text` with MGM's ``Reference OCR token:`` line."""
+    """MGM's TextVQA prompt: ``<image>``, newline, question, ``Reference OCR token:`` line.
+
+    MGM's eval loader puts ``<image>\n`` before the question (``model_vqa_loader.py``).
+    """
     tokens = ", ".join(doc.get("ocr_tokens") or [])
-    return f"<image>{doc['question']}\nReference OCR token: {tokens}\n{INSTRUCTION}"
+    return f"<image>\n{doc['question']}\nReference OCR token: {tokens}\n{INSTRUCTION}"
 
 
 def doc_to_target(doc: dict) -> str:

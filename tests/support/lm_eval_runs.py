@@ -57,7 +57,9 @@ def read_results(output_path: Path) -> dict:
 def read_samples(output_path: Path, task: str) -> list[dict]:
     """The records of ``samples_<task>_*.jsonl`` under ``output_path``, sorted by doc_id."""
     path = _only(
-        sorted(Path(output_path).rglob(f"samples_{task}_*.jsonl")), f"{task} samples", output_path
+        sorted(Path(output_path).rglob(f"samples_{task}_[0-9]*.jsonl")),
+        f"{task} samples",
+        output_path,
     )
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return sorted(rows, key=lambda r: r["doc_id"])
