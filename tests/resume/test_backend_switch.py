@@ -151,12 +151,13 @@ class _Hook(CacheHook):
         self.seen.append((attr, req, res))
 
 
-def _capture(reqtype: str, requests: list[Instance]):
+def _capture(reqtype: str, requests: list[Instance], done: frozenset[int] = frozenset()):
     answers, failures = {}, {}
     capture = ResponseCapture(
         reqtype,
         requests,
         list(range(len(requests))),
+        set(range(len(requests))) - done,
         _Hook(),
         lambda i, r: answers.setdefault(i, r),
         lambda i, f: failures.setdefault(i, f),
@@ -193,6 +194,11 @@ def test_reports_that_cannot_tell_requests_apart_are_not_matched():
     capture.add_partial("loglikelihood", ("<image>Q", " A"), (-1.0, False))
     capture.add_partial("loglikelihood", ("<image>Q", " B"), (-2.0, True))
     assert answers == {2: (-2.0, True)}  # the other two come from the call's return value
+    # request 0 answered before (a local model's chunk is sent whole again): the report of
+    # its text is still not request 1's
+    capture, answers, _ = _capture("loglikelihood", reqs, done=frozenset({0}))
+    capture.add_partial("loglikelihood", ("<image>Q", " A"), (-1.0, False))
+    assert answers == {}
 
 
 def test_api_failures_are_named_and_a_rolling_total_with_a_failed_window_is_no_answer():

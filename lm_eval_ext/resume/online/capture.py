@@ -12,8 +12,9 @@ A report names its request by the backend's cache key: the text parts of its arg
 (``(context, continuation)``, ``(context, gen_kwargs)``, ``(string,)``). Images are not in it
 (``hf-multimodal``), nor are generation kwargs reliably (``vllm-vlm`` rewrites them), so a report
 is matched on the context (and continuation), and only where that leaves no doubt: requests of
-the call that share it but differ in their full arguments are not matched by reports; they are
-taken from the call's return value instead. Identical requests (repeats) are matched in turn.
+the call that share it but differ in their full arguments (answered ones included: a local
+model's chunk is sent whole again) are not matched by reports; they are taken from the call's
+return value instead. Identical requests (repeats) are matched in turn.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ class ResponseCapture:
 
     Args:
         reqtype: the call's request type; reports of other types are only passed on.
-        requests: the journaled LM's request list; ``indices``: those of this call to capture.
+        requests: the journaled LM's request list; ``indices``: those the call sends.
+        pending: those of ``indices`` whose answers are wanted.
         previous: the hook that was installed before (reports are passed on to it).
         on_answer: ``on_answer(i, response)``, called for each matched report.
         on_failure: ``on_failure(i, failure)``, for each request an API call gave up on.
@@ -50,6 +52,7 @@ class ResponseCapture:
         reqtype: str,
         requests: list,
         indices: list[int],
+        pending: set[int],
         previous: Any,
         on_answer: Callable[[int, Any], None],
         on_failure: Callable[[int, Failure], None],
@@ -66,7 +69,7 @@ class ResponseCapture:
         for i in indices:
             groups[report_name(reqtype, requests[i].args)].append(i)
         self._pending = {
-            name: deque(group)
+            name: deque(i for i in group if i in pending)
             for name, group in groups.items()
             if len(group) == 1 or len({args_fingerprint(requests[i].args) for i in group}) == 1
         }

@@ -77,12 +77,13 @@ class ModelCalls:
             batch.results[i], batch.done[i] = resp, True
             self.journal.append([self._record(batch, i, resp)])
 
-        pending = [i for i in group if i in wanted and not batch.done[i]]
+        pending = {i for i in group if i in wanted and not batch.done[i]}
 
         def make_capture(previous: Any) -> ResponseCapture:
             return ResponseCapture(
                 batch.reqtype,
                 batch.requests,
+                group,
                 pending,
                 previous,
                 on_answer,
