@@ -58,19 +58,18 @@ def _route_own(cls: type, build: Build, wants: Wants, base: type) -> None:
         own = cls.__dict__.get(name)
         if isinstance(own, classmethod) and not getattr(own.__func__, _ROUTED, False):
             original = own.__func__
-            routed = _routed(name, original, build, wants, inherited_default=cls is base)
+            routed = _routed(name, original, build, wants, lm_own=cls is base)
             setattr(cls, name, classmethod(routed))
 
 
-def _routed(
-    name: str, original: Callable, build: Build, wants: Wants, inherited_default: bool
-) -> Callable:
+def _routed(name: str, original: Callable, build: Build, wants: Wants, lm_own: bool) -> Callable:
+    """``original`` (a ``create_from_arg_*`` function; ``lm_own``: ``LM``'s own), routed."""
     from lm_eval.utils import simple_parse_args_string
 
     def route(cls: type, arg: Any, args: dict[str, Any], additional_config: Any) -> Any:
         if not wants(args):
             return original(cls, arg, additional_config)
-        if inherited_default:
+        if lm_own:
             make: Callable[..., Any] = cls  # what LM's own classmethods do: cls(**args)
         elif name == _NAMES[0]:
 
@@ -87,8 +86,9 @@ def _routed(
     if name == _NAMES[0]:
 
         def create(cls: type, arg_string: str, additional_config: dict | None = None) -> Any:
-            args = simple_parse_args_string(arg_string)
-            return route(cls, arg_string, args, additional_config)
+            if "journal" not in (arg_string or ""):  # not ours: not even parsed here
+                return original(cls, arg_string, additional_config)
+            return route(cls, arg_string, simple_parse_args_string(arg_string), additional_config)
 
     else:
 

@@ -93,6 +93,7 @@ def test_routing_wraps_with_the_original_behind_it():
         return make(**args)
 
     routed = _routed("create_from_arg_string", original, build, lambda a: "journal" in a, False)
+    assert routed(_Plain, "not=parsed=here,,", None) == ("original", "not=parsed=here,,", None)
     assert routed(_Plain, "a=1", {"x": 1}) == ("original", "a=1", {"x": 1})
     assert not seen
     assert routed(_Plain, "journal=J,a=1", None) == ("original", "journal=J,a=1", {})
