@@ -27,8 +27,8 @@ from tests.support.results_diff import output_differences
 #: The sample tasks: 80 loglikelihood + 20 generate_until requests, all prompts distinct.
 N_REQUESTS = 100
 #: Model args that may differ from the reference run's: the journal's, the server's port, the
-#: concurrency.
-RUN_ARGS = {"journal", "journal_chunk", "journal_retry_s", "base_url", "num_concurrent"}
+#: concurrency and the time limit.
+RUN_ARGS = {"journal", "journal_chunk", "journal_retry_s", "base_url", "num_concurrent", "timeout"}
 _REQUESTS_LINE = re.compile(r"requests: (\d+) done, (\d+) errored(?: \((.*)\))?, (\d+) remaining")
 
 
