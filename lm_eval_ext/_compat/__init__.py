@@ -15,6 +15,8 @@ from lm_eval_ext._compat._seam import CHECKED_ON, Seam
 def all_seams() -> list[Seam]:
     """Every seam of every fenced upstream area."""
     from lm_eval_ext._compat import (
+        lm_eval_api,
+        lm_eval_creation,
         lm_eval_models,
         lm_eval_outputs,
         lm_eval_tasks,
@@ -29,6 +31,8 @@ def all_seams() -> list[Seam]:
             lm_eval_outputs,
             lm_eval_tasks,
             lm_eval_models,
+            lm_eval_creation,
+            lm_eval_api,
             transformers_cache,
             transformers_mgm,
             transformers_processors,

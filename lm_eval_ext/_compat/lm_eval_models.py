@@ -6,7 +6,8 @@ their model-creation hooks (``_create_model``, ``_create_tokenizer``), the score
 ``_model_multimodal_call``), call ``HFLM._detect_batch_size`` and
 ``HFMultimodalLM._encode_multimodal_pair``, replace the model HFLM keeps in ``_model`` (by the
 merged one), swap ``cache_hook`` around upstream generation, and read attributes the
-constructors set (:data:`HFLM_ATTRIBUTES`, :data:`VLM_ATTRIBUTES`).
+constructors set (:data:`HFLM_ATTRIBUTES`, :data:`VLM_ATTRIBUTES`). The journal listens on every
+backend's ``cache_hook`` (:func:`cache_hook_swapped`).
 """
 
 from __future__ import annotations
@@ -60,6 +61,23 @@ def detect_batch_size(lm: Any) -> int:
 def encode_multimodal_pair(lm: Any, context: str, continuation: str, images: list) -> tuple:
     """``HFMultimodalLM``'s encoding of a (context, continuation) pair with images."""
     return lm._encode_multimodal_pair(context, continuation, images)
+
+
+@contextmanager
+def cache_hook_swapped(lm: Any, make_hook: Any) -> Iterator[Any]:
+    """Run a model call with ``make_hook(previous_hook)`` as ``lm``'s response cache hook.
+
+    lm-eval's backends report each response as soon as they have it through
+    ``self.cache_hook.add_partial(method, request_args, response)`` (``--use_cache`` stores
+    them); the journal listens there. Yields the installed hook; the previous one (lm-eval's
+    cache, or its no-op) is put back afterwards, and the new hook should pass calls on to it.
+    """
+    previous = lm.cache_hook
+    lm.cache_hook = hook = make_hook(previous)
+    try:
+        yield hook
+    finally:
+        lm.cache_hook = previous
 
 
 @contextmanager
@@ -129,12 +147,41 @@ def _check_hf_multimodal() -> None:
     expect_params(CacheHook.__init__, ["cachinglm"], "CacheHook.__init__")
 
 
+def _check_cache_hook_reports() -> None:
+    """Every backend we journal reports each response through ``cache_hook.add_partial``."""
+    import importlib.util
+    from pathlib import Path
+
+    from lm_eval.api.model import LM, CacheHook
+
+    expect_params(CacheHook.add_partial, ["attr", "req", "res"], "CacheHook.add_partial")
+    expect_assignments(LM, "__init__", ["cache_hook"])
+    for module in (
+        "huggingface",
+        "hf_vlms",
+        "api_models",
+        "vllm_causallms",
+        "vllm_vlms",
+    ):  # read, not imported: the vllm modules need vllm
+        spec = importlib.util.find_spec(f"lm_eval.models.{module}")
+        assert spec is not None and spec.origin, f"lm_eval.models.{module} is gone"
+        source = Path(spec.origin).read_text(encoding="utf-8")
+        assert "self.cache_hook.add_partial(" in source, (
+            f"lm_eval.models.{module} no longer reports responses through cache_hook"
+        )
+
+
 SEAMS = [
     Seam(
         "lm_eval.models.huggingface.HFLM hooks and attributes",
         "merged-LoRA model creation, context-once scoring, MGM's config and max length "
         "(models.lora, models.context_once, models.mgm)",
         _check_hflm,
+    ),
+    Seam(
+        "lm_eval.api.model.LM.cache_hook (add_partial per response, in every journaled backend)",
+        "journaling each response as it arrives (resume.online.capture)",
+        _check_cache_hook_reports,
     ),
     Seam(
         "lm_eval.models.hf_vlms.HFMultimodalLM hooks, attributes and cache_hook",

@@ -17,6 +17,7 @@ _EXPORTS = {
     # during a run
     "build_lm": "lm_eval_ext.resume.online.seam",
     "JOURNAL_ARGS": "lm_eval_ext.resume.online.options",
+    "wants_journal": "lm_eval_ext.resume.online.options",
     "close_open_journals": "lm_eval_ext.resume.storage.journal",
     # reading a run's output
     "ERROR_FIELD": "lm_eval_ext.resume.storage.outputs",

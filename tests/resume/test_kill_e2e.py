@@ -47,11 +47,15 @@ def test_kill_anywhere_then_rerun_equals_clean_run(tiny_world, tasks_dir, tmp_pa
     _killed_run(args, tmp_path, "torn:30")  # plan line + 28 records + half of the next
     assert (resumed / "journal" / "main.jsonl").read_bytes()[-1:] != b"\n"
     assert len(load_entries(resumed / "journal")[0]) == 28
-    _killed_run(args, tmp_path, "record:20")  # killed after a chunk write, mid-loglikelihood
+    # each response is its own write: the rerun finishes the torn chunk (4 requests), the
+    # next two chunks of 8, and dies after record 20 (the plan line is the first)
+    _killed_run(args, tmp_path, "record:20")
     after_write = len(load_entries(resumed / "journal")[0])
-    assert 28 < after_write < 80
-    _killed_run(args, tmp_path, "call:2")  # mid-computation: a batch computed, not journaled
-    assert len(load_entries(resumed / "journal")[0]) == after_write + 8
+    assert after_write == 28 + 19
+    # mid-computation: call 1 finishes the chunk cut short (its 1 missing request), call 2
+    # dies at its first response, before journaling it
+    _killed_run(args, tmp_path, "call:2")
+    assert len(load_entries(resumed / "journal")[0]) == after_write + 1
     assert not list(resumed.rglob("results_*.json"))
 
     run_lm_eval(args, cwd=tmp_path)

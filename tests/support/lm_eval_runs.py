@@ -21,16 +21,33 @@ def lm_eval_executable() -> str:
     return str(Path(sys.executable).with_name("lm_eval"))
 
 
+def lm_eval_env() -> dict[str, str]:
+    """The environment of an ``lm_eval`` subprocess: offline, finalising at exit as for users."""
+    env = {**os.environ, **OFFLINE_ENV}
+    env.pop("LM_EVAL_EXT_FINALIZE", None)  # the CLI finalises journaled runs at exit, as for users
+    return env
+
+
+def start_lm_eval(args: list[str], *, cwd: Path | None = None) -> subprocess.Popen:
+    """Start ``lm_eval ARGS`` offline (output captured); the caller waits for it or kills it."""
+    return subprocess.Popen(
+        [lm_eval_executable(), *args],
+        cwd=cwd,
+        env=lm_eval_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def run_lm_eval(
     args: list[str], *, cwd: Path | None = None, timeout: float = 900, check: bool = True
 ) -> subprocess.CompletedProcess:
     """Run ``lm_eval ARGS`` offline; raise with the tail of its output if it fails and ``check``."""
-    env = {**os.environ, **OFFLINE_ENV}
-    env.pop("LM_EVAL_EXT_FINALIZE", None)  # the CLI finalises journaled runs at exit, as for users
     proc = subprocess.run(
         [lm_eval_executable(), *args],
         cwd=cwd,
-        env=env,
+        env=lm_eval_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -66,20 +83,33 @@ def read_samples(output_path: Path, task: str) -> list[dict]:
 
 
 def evaluate_and_save(
-    model_args: dict, tasks: list[str], include_path: Path, out: Path, **kwargs
+    model_args: dict | str,
+    tasks: list[str],
+    include_path: Path,
+    out: Path,
+    model: str = "mgm_lora",
+    **kwargs,
 ) -> dict:
-    """``simple_evaluate`` in-process, then save results + samples under ``out`` as the CLI does."""
+    """``simple_evaluate`` in-process, then save results + samples under ``out`` as the CLI does.
+
+    ``model_args`` as a string takes the CLI's path (``create_from_arg_string``); a
+    ``metadata`` kwarg reaches the tasks as ``--metadata`` does (with the model args).
+    """
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
+    from lm_eval.utils import simple_parse_args_string
 
+    metadata = simple_parse_args_string(model_args) if isinstance(model_args, str) else model_args
     manager = TaskManager(
-        include_path=str(include_path), include_defaults=False, metadata=dict(model_args)
+        include_path=str(include_path),
+        include_defaults=False,
+        metadata={**metadata, **(kwargs.get("metadata") or {})},
     )
     options = {"batch_size": 4, "device": "cpu", **kwargs}
     tracker = EvaluationTracker(output_path=str(out))
     results = lm_eval.simple_evaluate(
-        model="mgm_lora",
+        model=model,
         model_args=model_args,
         tasks=tasks,
         task_manager=manager,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ __all__ = [
     "build_tiny_qwen_vl",
     "build_vl_lora_adapter",
     "build_vl_world",
+    "write_image_mc_task",
 ]
 
 QWEN_VL_SPECIAL_TOKENS = [
@@ -257,6 +259,43 @@ def build_image_datasets(data_dir: Path, n_docs: int = 6, seed: int = 0) -> Path
                 + "\n"
             )
     return data_dir
+
+
+IMAGE_MC_UTILS = """
+from lm_eval_ext.models.vl_inputs import load_image
+def doc_to_image(doc):
+    return [load_image(doc["image"])]
+"""
+
+
+def write_image_mc_task(task_dir: Path, data_dir: Path) -> Path:
+    """Task ``tiny_image_mc`` (image multiple choice over ``image_mc.jsonl``) in ``task_dir``."""
+    task_dir.mkdir(parents=True, exist_ok=True)
+    rows = [json.loads(line) for line in (data_dir / "image_mc.jsonl").read_text().splitlines()]
+    data = task_dir / "image_mc.jsonl"
+    data.write_text(
+        "".join(json.dumps({**r, "image": str(data_dir / r["image"])}) + "\n" for r in rows)
+    )
+    (task_dir / "utils.py").write_text(IMAGE_MC_UTILS)
+    (task_dir / "image_mc.yaml").write_text(
+        textwrap.dedent(f"""\
+        task: tiny_image_mc
+        dataset_path: json
+        dataset_kwargs:
+          data_files: {{test: {data}}}
+        test_split: test
+        output_type: multiple_choice
+        doc_to_image: !function utils.doc_to_image
+        doc_to_text: "<image>{{{{question}}}}\\nAnswer:"
+        doc_to_choice: "{{{{choices}}}}"
+        doc_to_target: answer
+        metric_list:
+          - metric: acc
+        metadata:
+          version: 1.0
+        """)
+    )
+    return task_dir
 
 
 @dataclass(frozen=True)

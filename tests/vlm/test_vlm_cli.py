@@ -4,52 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 
 import pytest
 
 from lm_eval_ext.vqa import vqa_accuracy
 from tests.support.lm_eval_runs import read_results, read_samples, run_lm_eval
-
-IMAGE_MC_UTILS = """
-from lm_eval_ext.models.vl_inputs import load_image
-def doc_to_image(doc):
-    return [load_image(doc["image"])]
-"""
-
-
-def _image_mc_task(task_dir, data_dir):
-    rows = [json.loads(line) for line in (data_dir / "image_mc.jsonl").read_text().splitlines()]
-    data = task_dir / "image_mc.jsonl"
-    data.write_text(
-        "".join(json.dumps({**r, "image": str(data_dir / r["image"])}) + "\n" for r in rows)
-    )
-    (task_dir / "utils.py").write_text(IMAGE_MC_UTILS)
-    (task_dir / "image_mc.yaml").write_text(
-        textwrap.dedent(f"""\
-        task: tiny_image_mc
-        dataset_path: json
-        dataset_kwargs:
-          data_files: {{test: {data}}}
-        test_split: test
-        output_type: multiple_choice
-        doc_to_image: !function utils.doc_to_image
-        doc_to_text: "<image>{{{{question}}}}\\nAnswer:"
-        doc_to_choice: "{{{{choices}}}}"
-        doc_to_target: answer
-        metric_list:
-          - metric: acc
-        metadata:
-          version: 1.0
-        """)
-    )
+from tests.support.tiny_vl_world import write_image_mc_task
 
 
 @pytest.mark.e2e
 def test_image_mc_and_textvqa_through_cli(vl_world, tasks_dir, tmp_path):
     task_dir = tmp_path / "tasks"
     (task_dir / "image_mc").mkdir(parents=True)
-    _image_mc_task(task_dir / "image_mc", vl_world.data_dir)
+    write_image_mc_task(task_dir / "image_mc", vl_world.data_dir)
     shutil.copytree(tasks_dir / "textvqa", task_dir / "textvqa")
     out = tmp_path / "out"
     model_args = (

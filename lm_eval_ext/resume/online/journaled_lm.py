@@ -2,13 +2,15 @@
 
 Like lm-eval's ``CachingLM`` it intercepts the three request methods and passes everything
 else through; unlike it, the key covers the model's identity and the request's full content,
-work is journaled chunk by chunk (not at the end of a request type), and a request that raises
-is retried in smaller groups, then alone, and journaled as an error if it still fails.
+and each response is journaled the moment the backend reports it (``model_calls``, ``capture``),
+not at the end of a call. When a call raises part-way, what arrived stays journaled and only the
+rest is sent again; a call that raises before any answer is retried in smaller groups, then
+alone, and a request that still fails is journaled as an error. API models retry their own HTTP
+failures (``api_retry``) and never send an answered request again.
 """
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -16,18 +18,19 @@ from typing import Any
 from tqdm import tqdm
 
 from lm_eval_ext.errors import RequestsFailedError
+from lm_eval_ext.resume.online.api_retry import ApiRequestFailed, ApiRetries, classify
 from lm_eval_ext.resume.online.at_exit import finalize_at_exit
+from lm_eval_ext.resume.online.model_calls import Batch, ModelCalls, free_accelerator_memory
 from lm_eval_ext.resume.online.options import JournalOptions
 from lm_eval_ext.resume.storage.journal import Journal
 from lm_eval_ext.resume.storage.keys import RequestKeyer, with_occurrences
-from lm_eval_ext.resume.storage.records import PlanRecord, ResponseRecord
-from lm_eval_ext.resume.storage.responses import ERROR_PLACEHOLDER, decode_response, encode_response
-from lm_eval_ext.resume.storage.writer import kill_hook
+from lm_eval_ext.resume.storage.records import PlanRecord
+from lm_eval_ext.resume.storage.responses import ERROR_PLACEHOLDER, decode_response
 
 log = logging.getLogger(__name__)
 
 
-class JournaledLM:
+class JournaledLM(ModelCalls):
     """Wrap ``lm`` so its responses go to (and come back from) ``journal``.
 
     Args:
@@ -36,6 +39,8 @@ class JournaledLM:
         model_hash: hash of the model identity (part of every key).
         options: the journal's options (chunk size, strictness, shard...).
         fail: test hook; requests for which it returns True raise a simulated out-of-memory.
+        api: an API model's retrying request callers: requests cost money, so a chunk cut
+            short is never sent whole again, only its unanswered requests.
     """
 
     def __init__(
@@ -45,6 +50,7 @@ class JournaledLM:
         model_hash: str,
         options: JournalOptions,
         fail: Callable[[Any], bool] | None = None,
+        api: ApiRetries | None = None,
     ) -> None:
         self.lm = lm
         self.journal = journal
@@ -54,6 +60,7 @@ class JournaledLM:
         self.strict = options.strict
         self.shard = options.shard
         self.fail = fail
+        self.api = api
         self.errored_docs: dict[str, dict[int, str]] = {}
         self.calls = 0  # model calls made (the kill tests' ``call:N`` counts them)
 
@@ -95,23 +102,14 @@ class JournaledLM:
             docs[str(req.doc_id)] = docs.get(str(req.doc_id), 0) + 1
         return PlanRecord(reqtype, self.model_hash, self.journal.writer_id, self.shard, plan)
 
-    def _record(
-        self, reqtype: str, req: Any, key: str, resp: Any = None, err: str | None = None
-    ) -> ResponseRecord:
-        return ResponseRecord(
-            key, self.model_hash, reqtype, req.task_name, req.doc_id, req.idx, resp, err
-        )
-
     def _run(self, reqtype: str, requests: list, disable_tqdm: bool) -> list:
-        keys = self._keys(reqtype, requests)
+        batch = Batch(reqtype, requests, self._keys(reqtype, requests), [None] * len(requests), [])
         self.journal.append([self._plan_record(reqtype, requests)])
-        results: list[Any] = [None] * len(requests)
-        done = [False] * len(requests)
-        for i, key in enumerate(keys):
+        for i, key in enumerate(batch.keys):
             hit = self.journal.success(key)
-            if hit is not None:
-                results[i], done[i] = decode_response(reqtype, hit.resp), True
-        n_done = sum(done)
+            batch.results[i] = decode_response(reqtype, hit.resp) if hit is not None else None
+            batch.done.append(hit is not None)
+        n_done = sum(batch.done)
         log.info("journal: %s: %d of %d requests already done", reqtype, n_done, len(requests))
         pbar = tqdm(
             total=len(requests),
@@ -124,7 +122,7 @@ class JournaledLM:
         order = _longest_context_first(requests)
         for number, start in enumerate(range(0, len(requests), self.chunk_size)):
             chunk = order[start : start + self.chunk_size]
-            missing = [i for i in chunk if not done[i]]
+            missing = [i for i in chunk if not batch.done[i]]
             ours = not self.shard or number % self.shard[1] == self.shard[0]
             if not ours:
                 skipped.update(missing)  # another shard's chunk (the same chunks everywhere)
@@ -138,15 +136,14 @@ class JournaledLM:
                 continue
             if multi:
                 self._any_rank_needs(needed)  # the other ranks' matching collective
-            retrying = any(keys[i] in self.journal.entries for i in missing)
-            # A chunk cut short by a kill is recomputed whole: same batches, same numbers.
-            group = missing if retrying else chunk
-            self._compute(
-                reqtype, requests, keys, group, set(missing), results, done, retry=not multi
-            )
+            retrying = any(batch.keys[i] in self.journal.entries for i in missing)
+            # A local model's chunk cut short by a kill is recomputed whole: same batches, same
+            # numbers. An API model's answered requests are never paid for again.
+            group = missing if retrying or self.api is not None else chunk
+            self._compute(batch, group, set(missing), retry=not multi)
             pbar.update(len(missing))
         pbar.close()
-        return self._finish(reqtype, requests, keys, results, done, skipped)
+        return self._finish(batch, skipped)
 
     def _any_rank_needs(self, needed: bool) -> bool:
         """Whether any rank of a multi-process run computes its current chunk (collective)."""
@@ -156,99 +153,66 @@ class JournaledLM:
         return bool(self.lm.all_gather(flag).sum().item())
 
     def _compute(
-        self,
-        reqtype: str,
-        requests: list,
-        keys: list[str],
-        group: list[int],
-        wanted: set[int],
-        results: list,
-        done: list,
-        retry: bool = True,
+        self, batch: Batch, group: list[int], wanted: set[int], retry: bool = True
     ) -> None:
-        """Run ``group``; on an exception bisect it, then journal lone failures as errors.
+        """Run ``group`` (journaling each answer as it arrives), then settle what is left.
 
-        Without ``retry`` (multi-process runs, where one rank cannot retry alone without
-        unpairing collective ops) an exception ends the run; the journal keeps what is done.
+        Left: wanted requests with neither an answer nor a failure an API call gave up on.
+        After an exception, if anything got an outcome, only the left ones are sent again;
+        if nothing did, the group is bisected (out of memory), and a request failing alone,
+        or all left ones after an API outage outlasting ``journal_retry_s``, are journaled as
+        errors. Without ``retry`` (multi-process runs, where one rank cannot retry alone
+        without unpairing collective ops) an exception ends the run; the journal keeps what is
+        done.
         """
-        try:
-            out = self._call(reqtype, [requests[i] for i in group])
-        except Exception as exc:
-            if not retry:
-                log.error(
-                    "journal: %s in a multi-process run: stopping (a rerun resumes "
-                    "from the journal)",
-                    type(exc).__name__,
-                )
-                raise
-            if len(group) == 1:
-                self._journal_error(reqtype, requests[group[0]], keys[group[0]], exc)
-                return
-            log.warning(
-                "journal: %s on %d requests (%s); retrying in halves",
-                type(exc).__name__,
-                len(group),
-                exc,
-            )
-            _free_accelerator_memory()
-            half = len(group) // 2
-            for part in (group[:half], group[half:]):
-                self._compute(reqtype, requests, keys, part, wanted, results, done)
+        capture, out, exc = self._captured_call(batch, group, wanted)
+        left = [i for i in group if i in wanted and not batch.done[i] and i not in capture.failed]
+        if exc is None:
+            self._take_returned(batch, group, left, out, capture)
             return
-        records = []
-        for i, resp in zip(group, out, strict=True):
-            if i not in wanted:
-                continue
-            results[i], done[i] = resp, True
-            records.append(self._record(reqtype, requests[i], keys[i], encode_response(resp)))
-        self.journal.append(records)
-
-    def _call(self, reqtype: str, reqs: list) -> list:
-        if self.fail is not None and any(self.fail(r) for r in reqs):
-            raise _simulated_oom(len(reqs))
-        method = getattr(self.lm, reqtype)
-        if "disable_tqdm" in inspect.signature(method).parameters:
-            out = method(reqs, disable_tqdm=True)
-        else:
-            out = method(reqs)
-        self.calls += 1
-        kill_hook("call", self.calls)
-        return out
-
-    def _journal_error(self, reqtype: str, req: Any, key: str, exc: Exception) -> None:
-        message = f"{type(exc).__name__}: {exc}"[:2000]
-        log.error(
-            "journal: %s request of %s doc %s failed alone: %s",
-            reqtype,
-            req.task_name,
-            req.doc_id,
-            message,
+        if not retry:
+            log.error(
+                "journal: %s in a multi-process run: stopping (a rerun resumes from the journal)",
+                type(exc).__name__,
+            )
+            raise exc
+        if not left:
+            return
+        if capture.answered or capture.failed:
+            self._compute(batch, left, wanted)
+            return
+        failure = classify(exc)
+        if len(group) == 1 or (isinstance(exc, ApiRequestFailed) and failure.transient):
+            for i in left:
+                self._journal_error(batch, i, failure)
+            return
+        log.warning(
+            "journal: %s on %d requests (%s); retrying in halves",
+            type(exc).__name__,
+            len(left),
+            exc,
         )
-        self.journal.append([self._record(reqtype, req, key, err=message)])
+        free_accelerator_memory()
+        half = len(left) // 2
+        for part in (left[:half], left[half:]):
+            self._compute(batch, part, wanted)
 
-    def _finish(
-        self,
-        reqtype: str,
-        requests: list,
-        keys: list[str],
-        results: list,
-        done: list,
-        skipped: set[int],
-    ) -> list:
-        failed = [i for i, ok in enumerate(done) if not ok and i not in skipped]
+    def _finish(self, batch: Batch, skipped: set[int]) -> list:
+        failed = [i for i, ok in enumerate(batch.done) if not ok and i not in skipped]
         for i in failed:
-            req = requests[i]
-            record = self.journal.entries.get(keys[i])
+            req = batch.requests[i]
+            record = self.journal.entries.get(batch.keys[i])
             err = record.err if record is not None else "not computed"
             self.errored_docs.setdefault(req.task_name, {})[req.doc_id] = err
-        for i, ok in enumerate(done):
-            if not ok:
-                results[i] = ERROR_PLACEHOLDER.get(reqtype)
+        results = [
+            r if ok else ERROR_PLACEHOLDER.get(batch.reqtype)
+            for r, ok in zip(batch.results, batch.done, strict=True)
+        ]
         self.journal.writer.sync()
         if failed:
             msg = (
-                f"{len(failed)} {reqtype} request(s) failed even alone; they are journaled "
-                f"as errors in {self.journal.root} and a rerun retries only them"
+                f"{len(failed)} {batch.reqtype} request(s) failed even when retried; they are "
+                f"journaled as errors in {self.journal.root} and a rerun retries only them"
             )
             if self.strict:
                 raise RequestsFailedError(msg + " (journal_strict=true)")
@@ -277,19 +241,3 @@ def _longest_context_first(requests: list) -> list[int]:
         return (-len(text), text, i)
 
     return sorted(range(len(requests)), key=key)
-
-
-def _simulated_oom(n: int) -> Exception:
-    import torch
-
-    return torch.OutOfMemoryError(f"simulated CUDA out of memory (test hook, batch of {n})")
-
-
-def _free_accelerator_memory() -> None:
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except Exception:  # noqa: BLE001 - best effort only
-        pass

@@ -12,11 +12,20 @@ from lm_eval_ext.errors import ModelArgsError
 
 #: Model args of the resume layer (removed before the model sees its args).
 JOURNAL_ARGS = frozenset(
-    {"journal", "journal_strict", "journal_chunk", "journal_fsync", "journal_shard"}
+    {
+        "journal",
+        "journal_strict",
+        "journal_chunk",
+        "journal_fsync",
+        "journal_shard",
+        "journal_retry_s",
+    }
 )
 #: Requests per model call: a kill loses at most one chunk's work; bigger chunks batch better
 #: (bench/resume.py: journal overhead vs chunk size).
 DEFAULT_CHUNK = 256
+#: API models: how long requests keep being retried while no request gets an answer.
+DEFAULT_RETRY_S = 600.0
 #: Test hook: ``TASK:DOC,DOC;TASK2:DOC`` makes those docs' requests raise out-of-memory.
 FAIL_ENV = "LM_EVAL_EXT_RESUME_FAIL"
 
@@ -31,6 +40,9 @@ class JournalOptions:
         chunk: requests per model call; a kill loses at most one chunk.
         fsync: seconds between fsyncs.
         shard: ``(k, n)``: compute only chunks ``c`` with ``c % n == k``.
+        retry_s: API models: a request failing with a rate limit, server error, timeout or
+            dropped connection is retried until no request of the run has been answered for
+            this many seconds; then it is journaled as an error.
     """
 
     root: Path
@@ -38,6 +50,7 @@ class JournalOptions:
     chunk: int = DEFAULT_CHUNK
     fsync: float = 5.0
     shard: tuple[int, int] | None = None
+    retry_s: float = DEFAULT_RETRY_S
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> JournalOptions:
@@ -50,7 +63,16 @@ class JournalOptions:
             chunk=max(1, _as_number("journal_chunk", raw.get("journal_chunk", DEFAULT_CHUNK), int)),
             fsync=_as_number("journal_fsync", raw.get("journal_fsync", 5.0), float),
             shard=parse_shard(raw.get("journal_shard")),
+            retry_s=max(
+                0.0,
+                _as_number("journal_retry_s", raw.get("journal_retry_s", DEFAULT_RETRY_S), float),
+            ),
         )
+
+
+def wants_journal(args: dict[str, Any]) -> bool:
+    """Whether model args switch the journal on (hold any ``journal*`` arg)."""
+    return any(k in JOURNAL_ARGS for k in args)
 
 
 def split_journal_args(args: dict[str, Any]) -> tuple[dict[str, Any], JournalOptions | None]:

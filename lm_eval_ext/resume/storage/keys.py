@@ -3,7 +3,9 @@
 Model identity = a content hash of every file of the checkpoint directory (config, weights,
 tokenizer) and of the LoRA adapter / separate tokenizer, plus the model args that can change an
 answer. File hashes come from :mod:`lm_eval_ext.checkpoints.hashing`, whose stat cache keeps a
-rerun from re-reading the weights.
+rerun from re-reading the weights. A model behind an API has no files to hash: its identity is
+the backend, base URL and model name, the tokenizer and the args that shape requests
+(:func:`api_identity`); credentials never enter an identity.
 Request identity = request type, task name, doc id, instance index and its arguments; images
 and other binary arguments enter through their bytes, never their ``repr``.
 """
@@ -42,6 +44,34 @@ NEUTRAL_ARGS = frozenset(
 )
 #: Args naming files or directories whose content is part of the model's identity.
 PATH_ARGS = ("pretrained", "lora", "peft", "delta", "tokenizer")
+#: API model args that never change a response: concurrency, retries, time limits, TLS.
+API_NEUTRAL_ARGS = frozenset(
+    {"num_concurrent", "max_retries", "timeout", "verify_certificate", "ca_cert_path"}
+)
+#: API model args that name the endpoint (the identity's ``api`` part holds their values).
+API_ENDPOINT_ARGS = frozenset({"model", "pretrained", "base_url"})
+#: Credentials: never part of an identity, so never written to the journal.
+SECRET_ARGS = frozenset(
+    {
+        "api_key",
+        "auth_token",
+        "token",
+        "hf_token",
+        "access_token",
+        "key",
+        "secret",
+        "password",
+        "header",
+        "headers",
+        "authorization",
+    }
+)
+
+
+def is_secret_arg(name: str) -> bool:
+    """Whether a model arg holds a credential (an API key, a token, auth headers)."""
+    lowered = name.lower()
+    return lowered in SECRET_ARGS or lowered.endswith(("_api_key", "_secret", "_password"))
 
 
 def _hub_snapshot(repo_id: str, revision: str | None) -> Path | None:
@@ -60,12 +90,51 @@ def model_identity(args: dict[str, Any], cache: MutableMapping[str, Any]) -> dic
     not read again).
     """
     if not isinstance(args.get("pretrained"), str):
+        got = "no pretrained=" if args.get("pretrained") is None else "a model object"
         raise ModelArgsError(
             "journal=: the resume journal needs pretrained= to be a path or hub id (it keys "
-            "entries on the checkpoint's content); got a model object"
+            f"entries on the checkpoint's content); got {got}"
         )
-    identity: dict[str, Any] = {"files": {}, "args": {}}
-    for name in PATH_ARGS:
+    identity: dict[str, Any] = {"files": _file_identities(args, PATH_ARGS, cache), "args": {}}
+    identity["args"] = {
+        k: str(v)
+        for k, v in sorted(args.items())
+        if k not in NEUTRAL_ARGS and k not in PATH_ARGS and v is not None and not is_secret_arg(k)
+    }
+    return identity
+
+
+def api_identity(
+    args: dict[str, Any], endpoint: dict[str, Any], cache: MutableMapping[str, Any]
+) -> dict[str, Any]:
+    """The identity of a model behind an API: what the journal can know about it.
+
+    ``endpoint`` is the built model's ``{"backend", "base_url", "model"}`` (defaults included).
+    Added: the tokenizer's files (it makes the token ids sent) and every arg that can change a
+    request or an answer (generation length, seed, max length, BOS, tokenized or text
+    requests...). Left out: credentials, concurrency, retries, time limits, TLS, batching. What
+    the provider serves under a model name is out of sight: see the README.
+    """
+    return {
+        "api": {k: (None if v is None else str(v)) for k, v in sorted(endpoint.items())},
+        "files": _file_identities(args, ("tokenizer",), cache),
+        "args": {
+            k: str(v)
+            for k, v in sorted(args.items())
+            if k not in NEUTRAL_ARGS | API_NEUTRAL_ARGS | API_ENDPOINT_ARGS
+            and k != "tokenizer"
+            and v is not None
+            and not is_secret_arg(k)
+        },
+    }
+
+
+def _file_identities(
+    args: dict[str, Any], names: tuple[str, ...], cache: MutableMapping[str, Any]
+) -> dict[str, str]:
+    """Content fingerprints of the files the path args ``names`` point to (hub: name@rev)."""
+    files: dict[str, str] = {}
+    for name in names:
         value = args.get(name)
         if not isinstance(value, str) or not value:
             continue
@@ -74,18 +143,13 @@ def model_identity(args: dict[str, Any], cache: MutableMapping[str, Any]) -> dic
             revision = args.get("lora_revision" if name == "lora" else "revision")
             path = _hub_snapshot(value, revision) or path
         if path.exists():
-            identity["files"][name] = tree_fingerprint(path, cache)
+            files[name] = tree_fingerprint(path, cache)
         else:
             log.warning(
                 "journal: %s=%s is not local; keying on its name/revision only", name, value
             )
-            identity["files"][name] = f"hub:{value}@{args.get('revision') or 'main'}"
-    identity["args"] = {
-        k: str(v)
-        for k, v in sorted(args.items())
-        if k not in NEUTRAL_ARGS and k not in PATH_ARGS and v is not None
-    }
-    return identity
+            files[name] = f"hub:{value}@{args.get('revision') or 'main'}"
+    return files
 
 
 def identity_hash(identity: dict[str, Any]) -> str:
@@ -153,6 +217,12 @@ def request_key(
         occurrence,
     ]
     blob = json.dumps(payload, sort_keys=True, default=_binary_default, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+def args_fingerprint(args: Any) -> str:
+    """sha256 of a request's arguments alone (prompt, continuation, kwargs, images by bytes)."""
+    blob = json.dumps(list(args), sort_keys=True, default=_binary_default, ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 

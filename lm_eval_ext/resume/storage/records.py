@@ -20,7 +20,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ResponseRecord:
-    """The outcome of one request: its response (``err`` None) or the error it raised."""
+    """The outcome of one request: its response (``err`` None) or the error it raised.
+
+    ``kind`` classifies an error (:data:`ERROR_KINDS`); records written before kinds existed
+    decode with ``kind`` None.
+    """
 
     key: str
     model: str
@@ -31,6 +35,7 @@ class ResponseRecord:
     resp: Any = None
     err: str | None = None
     time: float = 0.0
+    kind: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -52,6 +57,18 @@ class PlanRecord:
 
 Record = ResponseRecord | PlanRecord
 
+#: What an errored request ran into: HTTP 429, HTTP 5xx, no answer in time, a dropped or refused
+#: connection, another HTTP 4xx, accelerator out of memory, anything else.
+ERROR_KINDS = (
+    "rate_limit",
+    "server_error",
+    "timeout",
+    "connection",
+    "client_error",
+    "oom",
+    "error",
+)
+
 #: on-disk key -> field, for response records
 _RESPONSE_KEYS = {
     "k": "key",
@@ -63,6 +80,7 @@ _RESPONSE_KEYS = {
     "resp": "resp",
     "err": "err",
     "t": "time",
+    "kind": "kind",
 }
 _PLAN_KEYS = {
     "plan": "reqtype",
@@ -80,6 +98,8 @@ def record_to_json(record: Record) -> dict[str, Any]:
     obj = {short: getattr(record, name) for short, name in keys.items()}
     if isinstance(record, PlanRecord) and record.shard is not None:
         obj["shard"] = list(record.shard)
+    if isinstance(record, ResponseRecord) and record.kind is None:
+        del obj["kind"]  # successes (and unclassified errors) keep the lines they always had
     return obj
 
 

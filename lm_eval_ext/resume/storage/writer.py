@@ -15,8 +15,8 @@ from lm_eval_ext.resume.storage.records import Record, encode_record, scan_file
 
 #: Test hook: ``load`` (die after taking the lock), ``record:N`` (die after the write holding the
 #: N-th record), ``torn:N`` (write half of the N-th record, then die), ``call:N`` (die when the
-#: N-th model call has computed its batch, before anything of it is journaled: a kill
-#: mid-computation). Used by the kill tests.
+#: N-th model call has its first response, before journaling it, or returns without reporting
+#: any: a kill mid-computation). Used by the kill tests.
 KILL_ENV = "LM_EVAL_EXT_RESUME_KILL"
 
 
