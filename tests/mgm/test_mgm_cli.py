@@ -15,7 +15,7 @@ from lm_eval_ext.mmbench.task import doc_to_choice, doc_to_image, doc_to_text
 from lm_eval_ext.vqa import vqa_accuracy
 from tests.mgm.test_mgm_lm import unmerged_reference
 from tests.support.lm_eval_runs import read_results, read_samples, run_lm_eval
-from tests.vlm.test_vlm_cli import _image_mc_task
+from tests.support.tiny_vl_world import write_image_mc_task
 
 TASKS = "tiny_image_mc,mmbench_en_dev,mmbench_en_dev_ll,textvqa_ocr"
 
@@ -32,7 +32,7 @@ def _circular_from_samples(samples: list[dict]) -> float:
 def test_mgm_lora_cli_mmbench_textvqa_image_mc(mgm_world, tasks_dir, tmp_path):
     task_dir = tmp_path / "tasks"
     (task_dir / "image_mc").mkdir(parents=True)
-    _image_mc_task(task_dir / "image_mc", mgm_world.data_dir)
+    write_image_mc_task(task_dir / "image_mc", mgm_world.data_dir)
     for name in ("textvqa", "mmbench"):
         shutil.copytree(tasks_dir / name, task_dir / name)
     out = tmp_path / "out"
