@@ -20,6 +20,7 @@ SUBCOMMANDS = [
     "lm_eval_ext.cli.rescore_cmd",
     "lm_eval_ext.cli.merge_cmd",
     "lm_eval_ext.cli.finalize_cmd",
+    "lm_eval_ext.cli.sweep_cmd",
 ]
 
 

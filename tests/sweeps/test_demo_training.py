@@ -45,9 +45,13 @@ def _loader(name: str):
     return getattr(module, name)
 
 
-@pytest.mark.parametrize(("task", "loader", "vocabulary"), [
-    ("demo_kind", "load_seen", "seen"), ("demo_kind_new", "load_new", "new"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("task", "loader", "vocabulary"),
+    [
+        ("demo_kind", "load_seen", "seen"),
+        ("demo_kind_new", "load_new", "new"),
+    ],
+)
 def test_task_yaml_prompts_exactly_as_training_did(task, loader, vocabulary):
     text = (TASKS_DIR / "demo" / f"{task}.yaml").read_text()
     config = yaml.safe_load(text.replace("!function ", ""))
@@ -80,8 +84,11 @@ def _heldout_accuracy(checkpoint, docs, adapter=None) -> float:
 
 def test_trained_run_learns_the_heldout_task(trained_world):
     assert [p.name for p in trained_world.checkpoints] == [
-        "checkpoint-0", "checkpoint-40", "checkpoint-80", "checkpoint-120",
-    ]  # fmt: skip
+        "checkpoint-0",
+        "checkpoint-40",
+        "checkpoint-80",
+        "checkpoint-120",
+    ]
     assert [p.name for p in trained_world.adapters] == ["checkpoint-15", "checkpoint-30"]
     config = json.loads((trained_world.adapters[-1] / "adapter_config.json").read_text())
     assert config["r"] == 8
