@@ -21,6 +21,7 @@ SUBCOMMANDS = [
     "lm_eval_ext.cli.merge_cmd",
     "lm_eval_ext.cli.finalize_cmd",
     "lm_eval_ext.cli.sweep_cmd",
+    "lm_eval_ext.cli.report_cmd",
 ]
 
 
