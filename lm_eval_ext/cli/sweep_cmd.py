@@ -8,6 +8,9 @@ from pathlib import Path
 
 from lm_eval_ext.errors import SweepError
 
+#: lm_eval options taken as they are and passed to every cell
+_PASSED = ("num_fewshot", "batch_size", "device", "limit", "gen_kwargs")
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     """Register the ``sweep`` subcommand."""
@@ -18,62 +21,72 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Without checkpoint options, continue the sweep already in OUT.",
     )
     p.add_argument("out", type=Path, help="the sweep's folder (OUT/sweep.json, OUT/<run>/<ckpt>/)")
-    src = p.add_argument_group("checkpoints (any combination)")
-    src.add_argument(
+    _add_sources(p.add_argument_group("checkpoints (any combination)"))
+    _add_lm_eval(p.add_argument_group("lm_eval options (shared by every cell)"))
+    _add_running(p.add_argument_group("running"), p.add_argument_group("Slurm"))
+    p.set_defaults(func=run_command)
+
+
+def _add_sources(group: argparse._ArgumentGroup) -> None:
+    add = group.add_argument
+    add(
         "--revisions",
         action="append",
         default=[],
         metavar="R1,R2",
         help="hub revisions of pretrained= (branches, tags, commits)",
     )
-    src.add_argument(
+    add(
         "--revision_pattern",
         action="append",
         default=[],
         metavar="PATTERN",
-        help="every branch/tag of pretrained= matching this shell pattern, e.g. "
-        "'step-*' (offline: the refs in the hub cache)",
+        help="every branch/tag of pretrained= matching this shell pattern, e.g. 'step-*' "
+        "(offline: the refs in the hub cache)",
     )
-    src.add_argument(
+    add(
         "--checkpoints",
         action="append",
         default=[],
         metavar="GLOB",
         help="local checkpoint dirs, e.g. 'runs/a/checkpoint-*'",
     )
-    src.add_argument(
+    add(
         "--adapters",
         action="append",
         default=[],
         metavar="GLOB",
         help="LoRA adapter dirs, each merged onto pretrained=",
     )
-    src.add_argument(
-        "--checkpoint_file", type=Path, metavar="FILE", help="one revision or directory per line"
-    )
-    src.add_argument("--include_base", action="store_true", help="evaluate pretrained= itself too")
-    src.add_argument("--name", help="run folder name (default: from the repo or directory)")
-    lm = p.add_argument_group("lm_eval options (shared by every cell)")
-    lm.add_argument("--model", default="mgm_lora", help="lm-eval backend (default: mgm_lora)")
-    lm.add_argument("--model_args", default="", help="base model args, e.g. pretrained=ORG/NAME")
-    lm.add_argument(
+    add("--checkpoint_file", type=Path, metavar="FILE", help="one revision or directory per line")
+    add("--include_base", action="store_true", help="evaluate pretrained= itself too")
+    add("--name", help="run folder name (default: from the repo or directory)")
+
+
+def _add_lm_eval(group: argparse._ArgumentGroup) -> None:
+    add = group.add_argument
+    add("--model", default="mgm_lora", help="lm-eval backend (default: mgm_lora)")
+    add("--model_args", default="", help="base model args, e.g. pretrained=ORG/NAME,dtype=bfloat16")
+    add(
         "--tasks",
         action="append",
         default=[],
         metavar="T1,T2",
         help="a task group (repeatable: one cell per checkpoint and group)",
     )
-    lm.add_argument("--include_path", action="append", default=[], metavar="DIR")
-    for flag in ("--num_fewshot", "--batch_size", "--device", "--limit", "--gen_kwargs"):
-        lm.add_argument(flag)
-    lm.add_argument("--apply_chat_template", action="store_true")
-    lm.add_argument(
+    add("--include_path", action="append", default=[], metavar="DIR")
+    for flag in _PASSED:
+        add(f"--{flag}")
+    add("--apply_chat_template", action="store_true")
+    add(
         "--lm_eval_args",
         default="",
         metavar="'ARGS'",
         help="any other lm_eval options, as one quoted string",
     )
-    run = p.add_argument_group("running")
+
+
+def _add_running(run: argparse._ArgumentGroup, slurm: argparse._ArgumentGroup) -> None:
     run.add_argument(
         "--devices",
         metavar="0,1,...",
@@ -90,11 +103,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--lm_eval_cmd",
         metavar="'CMD'",
-        help="how to start lm_eval (default: lm_eval), e.g. 'accelerate launch -m lm_eval'",
+        help="how to start lm_eval (default: lm_eval), e.g. 'srun lm_eval'",
     )
-    slurm = p.add_argument_group("Slurm")
     slurm.add_argument(
-        "--slurm", action="store_true", help="write a job-array script (one cell per task)"
+        "--slurm", action="store_true", help="write a job-array script (one cell per array task)"
     )
     slurm.add_argument("--submit", action="store_true", help="and submit it with sbatch")
     slurm.add_argument("--slurm_parallelism", type=int, metavar="K", help="#SBATCH --array=...%%K")
@@ -103,10 +115,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="OPT",
-        help="an #SBATCH line, e.g. '--gres=gpu:1' (repeatable)",
+        help="an #SBATCH line, e.g. --slurm_option=--gres=gpu:1 (repeatable)",
     )
     slurm.add_argument("--slurm_job_name", default="lm-eval-sweep")
-    p.set_defaults(func=run_command)
 
 
 def _has_sources(args: argparse.Namespace) -> bool:
@@ -126,7 +137,7 @@ def _spec(args: argparse.Namespace):
     if not args.tasks:
         raise SweepError("--tasks: give at least one task group")
     passed = []
-    for flag in ("num_fewshot", "batch_size", "device", "limit", "gen_kwargs"):
+    for flag in _PASSED:
         if getattr(args, flag) is not None:
             passed += [f"--{flag}", str(getattr(args, flag))]
     passed += ["--apply_chat_template"] if args.apply_chat_template else []

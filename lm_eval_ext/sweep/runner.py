@@ -177,7 +177,7 @@ def run_sweep(
     for cell in todo:
         queue.put(cell)
     outcomes: list[CellOutcome] = []
-    lock = threading.Lock()
+    lock, stop = threading.Lock(), threading.Event()
     bar = tqdm(
         total=len(todo),
         unit="cell",
@@ -186,7 +186,7 @@ def run_sweep(
     )
 
     def worker(device: str | None) -> None:
-        while True:
+        while not stop.is_set():
             try:
                 cell = queue.get_nowait()
             except Empty:
@@ -199,6 +199,11 @@ def run_sweep(
 
     slots = list(devices) if devices else [None]
     with bar, ThreadPoolExecutor(max_workers=len(slots)) as pool:
-        for future in [pool.submit(worker, d) for d in slots]:
-            future.result()
+        futures = [pool.submit(worker, d) for d in slots]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:
+            stop.set()  # Ctrl-C (or an error): start no further cell
+            raise
     return sorted(outcomes, key=lambda o: o.cell.index)

@@ -80,6 +80,7 @@ def hub_refs(repo: str) -> list[str]:
     """
     import huggingface_hub
     from huggingface_hub import constants
+    from huggingface_hub.errors import HfHubHTTPError
 
     if constants.HF_HUB_OFFLINE:
         cached = {r.repo_id: r for r in huggingface_hub.scan_cache_dir().repos}
@@ -90,7 +91,7 @@ def hub_refs(repo: str) -> list[str]:
         return sorted(cached[repo].refs)
     try:
         refs = huggingface_hub.list_repo_refs(repo)
-    except huggingface_hub.errors.HfHubHTTPError as exc:
+    except HfHubHTTPError as exc:
         raise SweepError(f"{repo}: cannot list its branches ({exc})") from None
     return sorted({ref.name for ref in [*refs.branches, *refs.tags]})
 

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import huggingface_hub
 import pytest
+from huggingface_hub.errors import HfHubHTTPError
 
 from lm_eval_ext.errors import SweepError
 from lm_eval_ext.sweep import (
@@ -67,6 +68,14 @@ def test_revision_pattern_online_lists_branches_and_tags(monkeypatch):
     specs = order_checkpoints(hub_revision_pattern("EleutherAI/pythia-70m", "step*"))
     assert asked == ["EleutherAI/pythia-70m"]
     assert [s.step for s in specs] == [512, 1000, 143000]
+
+    def missing(repo):
+        response = SimpleNamespace(headers={}, request=None)  # what the error reads of it
+        raise HfHubHTTPError("404 Client Error: Repository Not Found", response=response)
+
+    monkeypatch.setattr(huggingface_hub, "list_repo_refs", missing)
+    with pytest.raises(SweepError, match="org/typo: cannot list its branches .*Not Found"):
+        hub_revision_pattern("org/typo", "step*")
 
 
 def test_local_globs_adapters_and_runs(tmp_path):
