@@ -22,6 +22,7 @@ SUBCOMMANDS = [
     "lm_eval_ext.cli.finalize_cmd",
     "lm_eval_ext.cli.sweep_cmd",
     "lm_eval_ext.cli.report_cmd",
+    "lm_eval_ext.cli.demo_sweep_cmd",
 ]
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import shlex
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from lm_eval_ext.cli.main import main
@@ -174,3 +176,32 @@ def test_long_task_groups_get_short_unique_folders():
     assert len(name) < 80 and name.startswith("mmlu_subject_number_0+29-more-")
     assert group_name(many) != group_name(many[:-1])
     assert Path(group_name(["a", "b"])).name == "a+b"
+
+
+def test_demo_sweep_command_sweeps_the_trained_run_and_compares_lora_with_base(
+    trained_world, tmp_path, fake_lm_eval_cmd, capsys
+):
+    shutil.copytree(trained_world.root, tmp_path / "demo" / "models")  # reused: built already
+    code = main(
+        ["demo-sweep", str(tmp_path / "demo"), "--devices", "0", "--lm_eval_cmd", fake_lm_eval_cmd]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    manifest = load_manifest(tmp_path / "demo" / "sweep")
+    assert [c.name for c in manifest.cells] == [
+        "tiny-run/checkpoint-0/demo_kind+demo_kind_new",
+        "tiny-run/checkpoint-40/demo_kind+demo_kind_new",
+        "tiny-run/checkpoint-80/demo_kind+demo_kind_new",
+        "tiny-run/checkpoint-120/demo_kind+demo_kind_new",
+        "tiny-run+lora/base/demo_kind+demo_kind_new",
+        "tiny-run+lora/checkpoint-15/demo_kind+demo_kind_new",
+        "tiny-run+lora/checkpoint-30/demo_kind+demo_kind_new",
+    ]
+    table = pd.read_csv(tmp_path / "demo" / "report" / "results_long.csv")
+    curve = table[
+        (table["run"] == "tiny-run") & (table["task"] == "demo_kind") & (table["metric"] == "acc")
+    ]
+    points = ", ".join(f"{s}: {v:.3f}" for s, v in zip(curve["step"], curve["value"], strict=True))
+    assert f"learning curve, tiny-run, demo_kind acc (chance 0.25): {points}" in out
+    assert "tiny-run+lora@checkpoint-30 vs tiny-run+lora@base, demo_kind_new acc:" in out
+    assert (tmp_path / "demo" / "report" / "report.html").is_file()
