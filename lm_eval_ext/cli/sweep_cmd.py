@@ -160,15 +160,15 @@ def _checkpoints(args: argparse.Namespace, adapter_arg: str) -> list:
         raise SweepError("--model_args pretrained=...: needed for revisions, adapters and the base")
     specs = []
     for item in args.revisions:
-        specs += sweep.hub_revisions(pretrained, item.split(","), args.name)
+        specs += sweep.hub_revisions(pretrained, item.split(","))
     for pattern in args.revision_pattern:
-        specs += sweep.hub_revision_pattern(pretrained, pattern, args.name)
+        specs += sweep.hub_revision_pattern(pretrained, pattern)
     for pattern in args.checkpoints:
-        specs += sweep.local_checkpoints(pattern, pretrained, args.name)
+        specs += sweep.local_checkpoints(pattern, pretrained)
     for pattern in args.adapters:
         specs += sweep.adapter_checkpoints(pattern, pretrained)
     if args.checkpoint_file:
-        specs += sweep.checkpoints_from_file(args.checkpoint_file, pretrained, revision)
+        specs += sweep.checkpoints_from_file(args.checkpoint_file, pretrained)
     if args.name:
         specs = [_renamed(s, args.name) for s in specs]
     if args.include_base:

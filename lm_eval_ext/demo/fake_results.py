@@ -71,6 +71,20 @@ def _aggregate(rows: list[dict]) -> dict:
     return out
 
 
+def _config(task: str) -> dict:
+    """The task config lm-eval records for a 4-choice MC task (the fields reports read)."""
+    return {
+        "task": task,
+        "output_type": "multiple_choice",
+        "doc_to_choice": "{{choices}}",
+        "num_fewshot": 0,
+        "metric_list": [
+            {"metric": m, "aggregation": "mean", "higher_is_better": True} for m in _METRICS
+        ],
+        "metadata": {"version": 1.0},
+    }
+
+
 def write_fake_run(
     output_dir: Path,
     model_args: dict,
@@ -88,19 +102,7 @@ def write_fake_run(
     folder = Path(output_dir) / sanitized
     folder.mkdir(parents=True, exist_ok=True)
     date_id = date_id or time.strftime("%Y-%m-%dT%H-%M-%S.000000")
-    configs = {
-        task: {
-            "task": task,
-            "output_type": "multiple_choice",
-            "doc_to_choice": "{{choices}}",
-            "num_fewshot": 0,
-            "metric_list": [
-                {"metric": m, "aggregation": "mean", "higher_is_better": True} for m in _METRICS
-            ],
-            "metadata": {"version": 1.0},
-        }
-        for task in tasks
-    }
+    configs = {task: _config(task) for task in tasks}
     results = {
         "results": {t: {"alias": t, **_aggregate(rows)} for t, rows in tasks.items()},
         "group_subtasks": {t: [] for t in tasks},

@@ -138,9 +138,7 @@ def adapter_checkpoints(pattern: str, base: str, run: str | None = None) -> list
     return specs
 
 
-def checkpoints_from_file(
-    path: Path, base: str | None, base_revision: str | None = None
-) -> list[CheckpointSpec]:
+def checkpoints_from_file(path: Path, base: str | None) -> list[CheckpointSpec]:
     """Checkpoints listed in a file, one per line (``#`` starts a comment).
 
     A line naming an existing directory (relative paths: relative to the file) is a local

@@ -164,6 +164,21 @@ def test_dry_run_prints_commands_and_writes_nothing(tmp_path, capsys):
     )
     assert "--device" in argv
     assert not out.exists()
+    named = [
+        "sweep",
+        str(out),
+        "--checkpoints",
+        str(tmp_path / "run" / "checkpoint-*"),
+        "--tasks",
+        "t",
+        "--name",
+        "mine",
+        "--dry-run",
+        "--lm_eval_cmd",
+        "lm_eval",
+    ]
+    assert main(named) == 0
+    assert f"{out.resolve()}/mine/checkpoint-1/t" in capsys.readouterr().out
     assert main(["sweep", str(out), "--tasks", "x"]) == 2  # tasks but no checkpoints
     assert "no checkpoints given" in capsys.readouterr().err
 
