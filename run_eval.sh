@@ -2,6 +2,9 @@
 # ./run_eval.sh            set up .venv on first use, build the tiny offline model, and run the
 #                          bundled demo evaluation through the plain `lm_eval` CLI (mgm_lora,
 #                          LoRA merged), printing lm-eval's results table.
+# ./run_eval.sh demo-sweep train a tiny Llama on CPU (checkpoint-* dirs + a LoRA adapter), sweep
+#                          every checkpoint with lm_eval (2 at a time) and write the report
+#                          (learning curves, LoRA vs base) to out/demo-sweep/report/.
 # ./run_eval.sh ARGS...    run `lm_eval ARGS...` inside the venv (set up first if needed).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -25,11 +28,16 @@ setup_venv() {
 
 setup_venv
 
+OFFLINE="HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false"
+if [ "${1:-}" = "demo-sweep" ]; then
+    # one torch thread per cell: two cells share the cores
+    exec env $OFFLINE OMP_NUM_THREADS=1 "$VENV/bin/lm-eval-ext" demo-sweep out/demo-sweep --devices 0,1
+fi
 if [ "$#" -gt 0 ]; then
     exec "$VENV/bin/lm_eval" "$@"
 fi
 
-export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+export $OFFLINE
 "$VENV/bin/lm-eval-ext" make-tiny-world models/tiny
 exec "$VENV/bin/lm_eval" \
     --include_path tasks/ \

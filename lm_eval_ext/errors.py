@@ -41,3 +41,11 @@ class InputTooLongError(LmEvalExtError):
 
 class TableFileError(LmEvalExtError):
     """A table-QA question's table (or image) file is missing, empty or unreadable."""
+
+
+class SweepError(LmEvalExtError):
+    """A sweep's checkpoints, options or output folder (``OUT/sweep.json``) are not usable."""
+
+
+class ReportError(LmEvalExtError):
+    """Results or samples files cannot be read or compared as a report asks."""

@@ -22,6 +22,9 @@ SUBCOMMANDS = [
     "lm_eval_ext.cli.finalize_cmd",
     "lm_eval_ext.cli.package_cmd",
     "lm_eval_ext.cli.validate_cmd",
+    "lm_eval_ext.cli.sweep_cmd",
+    "lm_eval_ext.cli.report_cmd",
+    "lm_eval_ext.cli.demo_sweep_cmd",
 ]
 
 

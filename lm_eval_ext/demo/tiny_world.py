@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,12 +79,15 @@ def corpus_lines(n_lines: int = 2000, seed: int = 0) -> list[str]:
     return lines
 
 
-def build_tokenizer(out_dir: Path, vocab_size: int = 512) -> Path:
+def build_tokenizer(
+    out_dir: Path, vocab_size: int = 512, lines: Iterable[str] | None = None
+) -> Path:
     """Train a byte-level BPE tokenizer on the synthetic corpus and save it (HF format).
 
     Args:
         out_dir: directory to save ``tokenizer.json`` and friends into.
         vocab_size: target vocabulary size (special tokens included).
+        lines: the training text (default: :func:`corpus_lines`).
 
     Returns:
         ``out_dir``.
@@ -100,7 +104,7 @@ def build_tokenizer(out_dir: Path, vocab_size: int = 512) -> Path:
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
-    tok.train_from_iterator(corpus_lines(), trainer=trainer)
+    tok.train_from_iterator(corpus_lines() if lines is None else lines, trainer=trainer)
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
         bos_token="<s>",
