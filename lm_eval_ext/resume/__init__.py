@@ -9,8 +9,7 @@ importing this package costs nothing.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lm_eval_ext._lazy import lazy_exports
 
 #: public name -> module that defines it
 _EXPORTS = {
@@ -41,8 +40,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

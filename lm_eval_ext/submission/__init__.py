@@ -6,8 +6,7 @@ leaderboard requires and how it scores) are data: ``suites/*.yaml`` and user fil
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lm_eval_ext._lazy import lazy_exports
 
 _EXPORTS = {
     "Limits": "lm_eval_ext.submission.archive",
@@ -20,8 +19,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(__name__, _EXPORTS)
