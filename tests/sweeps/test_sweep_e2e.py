@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import zipfile
 from collections import Counter
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from scipy import stats
 from lm_eval_ext.cli.main import main
 from lm_eval_ext.report import build_report
 from lm_eval_ext.resume.storage.records import ResponseRecord, scan_file
+from lm_eval_ext.submission import load_suite, package_runs, validate_zip
 from tests.support.hub_cache import use_hub_cache, write_hub_repo
 from tests.support.lm_eval_runs import OFFLINE_ENV, evaluate_and_save
 from tests.sweeps.test_report import _assert_real_plot
@@ -94,7 +96,7 @@ def test_sweep_preempted_midway_resumes_and_reports(
     trained_world, tasks_dir, tmp_path, monkeypatch
 ):
     cache = tmp_path / "hub"
-    write_hub_repo(
+    commits = write_hub_repo(
         cache, REPO, {f"step-{p.name.split('-')[1]}": p for p in trained_world.checkpoints}
     )
     use_hub_cache(monkeypatch, cache)
@@ -105,6 +107,7 @@ def test_sweep_preempted_midway_resumes_and_reports(
         "PYTHONPATH": os.pathsep.join(sys.path),
         "SWEEP_WRAPPER_LOG": str(log),
         "SWEEP_WRAPPER_KILL": CELLS[3],
+        "SWEEP_WRAPPER_HOLD": CELLS[2],  # not done either, however the two devices interleave
     }
     env.pop("LM_EVAL_EXT_FINALIZE", None)  # the cells finalise at exit, as for users
 
@@ -116,7 +119,7 @@ def test_sweep_preempted_midway_resumes_and_reports(
     assert 0 < sum(_keys(interrupted).values()) < 160
     assert not list((out / CELLS[3]).rglob("results_*.json"))
 
-    del env["SWEEP_WRAPPER_KILL"]
+    del env["SWEEP_WRAPPER_KILL"], env["SWEEP_WRAPPER_HOLD"]
     rerun = _sweep(out, tasks_dir, env)
     assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-3000:]
     assert "2 done, 2 skipped, 0 running, 0 errored" in rerun.stdout
@@ -176,3 +179,32 @@ def test_sweep_preempted_midway_resumes_and_reports(
     assert result.mcnemar_p == stats.binomtest(n10, n10 + n01).pvalue < 0.001
     for png in (tmp_path / "rep").glob("curves_*.png"):
         _assert_real_plot(png)
+
+    # the sweep as a leaderboard submission: every checkpoint present, resolved to its commit
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(
+        "name: tiny_run_curve\nhub_model: true\n"
+        f"checkpoints: {[f'step-{n}' for n in (0, 40, 80, 120)]}\n"
+        "benchmarks:\n  - name: kinds\n    n_shot: 0\n    metric: acc\n"
+        "    tasks: {demo_kind: {choices: 4}}\n"
+    )
+    packaged = package_runs([out], tmp_path / "sub.zip", load_suite(suite))
+    with zipfile.ZipFile(packaged.path) as zf:
+        runs = json.loads(zf.read("manifest.json"))["runs"]
+    labels = [
+        _newest(out / cell, "results_*.json").parent.relative_to(out).as_posix() for cell in CELLS
+    ]
+    docs = read_results(out / CELLS[0])["n-samples"]["demo_kind"]["original"]
+    assert docs > 40  # the sweep's --limit 40 is the only thing the validator refuses
+    assert [(d.code, d.message) for d in validate_zip(packaged.path)] == [
+        defect
+        for label in sorted(labels)  # runs are checked in the order of their labels
+        for defect in (
+            ("limit", f"run {label}: evaluated with --limit 40.0"),
+            ("incomplete", f"run {label}: task demo_kind scored 40 of {docs} docs"),
+        )
+    ]
+    assert sorted((r["label"], r["revision"], r["commit_sha"]) for r in runs) == sorted(
+        (label, cell.split("/")[1], commits[cell.split("/")[1]])
+        for label, cell in zip(labels, CELLS, strict=True)
+    )
