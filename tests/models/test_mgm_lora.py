@@ -15,6 +15,7 @@ from lm_eval.models.huggingface import HFLM
 from lm_eval_ext.demo.tiny_world import build_lora_adapter, build_tiny_causal_lm
 from lm_eval_ext.errors import AdapterMismatchError, CheckpointError, ModelArgsError
 from lm_eval_ext.models.mgm_lora import MGMLoRALM
+from tests.support.lm_eval_runs import evaluate_and_save, read_samples
 
 LL_REQUESTS = [
     ("Question: What is the capital of France?\nAnswer:", " Paris"),
@@ -87,6 +88,29 @@ def test_without_lora_behaves_like_hf(tiny_world, base_lm):
     assert ours.generate_until(gen, disable_tqdm=True) == base_lm.generate_until(
         gen, disable_tqdm=True
     )
+
+
+def _sample_lls(samples: list[dict]) -> list[float]:
+    return [float(resp[0][0]) for s in samples for resp in s["resps"]]
+
+
+def test_mgm_lora_without_adapter_matches_hf(tiny_world, tasks_dir, tmp_path):
+    """Without an adapter ``mgm_lora`` is ``hf``: same metrics, same loglikelihoods (in-process;
+    the CLI's own run of ``mgm_lora`` is in tests/e2e/test_cli_models.py)."""
+    model_args = {"pretrained": str(tiny_world.model_dir), "dtype": "float32"}
+    task = "ext_sample_mc"
+    results = {
+        model: evaluate_and_save(model_args, [task], tasks_dir, tmp_path / model, model=model)
+        for model in ("hf", "mgm_lora")
+    }
+    hf, ours = (results[m]["results"][task] for m in ("hf", "mgm_lora"))
+    assert ours["acc,none"] == hf["acc,none"]
+    assert ours["acc_norm,none"] == hf["acc_norm,none"]
+    ours_ll = _sample_lls(read_samples(tmp_path / "mgm_lora", task))
+    hf_ll = _sample_lls(read_samples(tmp_path / "hf", task))
+    assert len(ours_ll) == len(hf_ll) == 80
+    # equal up to float32 summation order: mgm_lora scores a shared context once (KV cache)
+    assert max(abs(a - b) for a, b in zip(ours_ll, hf_ll, strict=True)) < 1e-4
 
 
 def test_lora_is_merged_and_matches_unmerged_peft(tiny_world, base_lm, merged_lm):
