@@ -217,6 +217,8 @@ def _manifest(args: argparse.Namespace, lm_eval_cmd: list[str] | None, merge_cmd
         merge_cmd=(merge_cmd or sweep.default_merge_cmd()) if shards > 1 else None,
     )
     if args.dry_run:
+        if sweep.is_sweep(args.out):
+            sweep.load_manifest(args.out, shards=shards)  # the same refusal as a real run's
         return planned
     manifest, added = sweep.write_manifest(args.out, planned)
     print(f"sweep {args.out}: {len(manifest.cells)} cells ({added} new)")

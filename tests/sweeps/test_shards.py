@@ -166,6 +166,8 @@ def test_cli_refuses_another_shards_value_naming_the_manifest(
     )
     assert main(["sweep", str(tmp_path / "out"), "--shards", "1"]) == 2
     assert "started with --shards 2, not --shards 1" in capsys.readouterr().err
+    assert main([*args, "--shards", "3", "--dry-run"]) == 2
+    assert "started with --shards 2, not --shards 3" in capsys.readouterr().err
     assert main(args) == 2  # no --shards with checkpoints: a 1-shard sweep, not this one
     assert "not --shards 1" in capsys.readouterr().err
     assert len(load_manifest(tmp_path / "out").cells) == 4
