@@ -200,7 +200,7 @@ def _renamed(spec, name: str):
     return replace(spec, run=name)
 
 
-def _manifest(args: argparse.Namespace, lm_eval_cmd: list[str] | None, merge_cmd):
+def _manifest(args: argparse.Namespace, lm_eval_cmd: list[str] | None, merge_cmd: list[str] | None):
     from lm_eval_ext import sweep
 
     if not _has_sources(args):
@@ -278,7 +278,13 @@ def _merge_counts(outcomes: list, cells: list) -> tuple[dict[str, int], int]:
     return counts, counts["merge errored"]
 
 
-def _slurm(args: argparse.Namespace, manifest, indices: list[int], lm_eval_cmd, merge_cmd) -> int:
+def _slurm(
+    args: argparse.Namespace,
+    manifest,
+    indices: list[int],
+    lm_eval_cmd: list[str] | None,
+    merge_cmd: list[str] | None,
+) -> int:
     from lm_eval_ext import sweep
 
     script = sweep.slurm_script(
