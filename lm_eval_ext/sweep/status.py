@@ -53,11 +53,12 @@ def format_sweep_status(out: Path) -> str:
     resumable = sum(state.resumable for _, state in cells)
     head = ", ".join(f"{counts.get(s, 0)} {s}" for s in STATES)
     note = f" ({resumable} resumable from a journal)" if resumable else ""
-    merges = Counter(state.state for c, state in rows if isinstance(c, ShardGroup))
+    merges = [(g, state.state) for g, state in rows if isinstance(g, ShardGroup)]
     if merges:
-        shards = load_manifest(out).shards
-        groups = ", ".join(f"{merges.get(s, 0)} {s}" for s in STATES)
-        note += f"; merges of {sum(merges.values())} groups ({shards} shards each): {groups}"
+        by_state = Counter(state for _, state in merges)
+        groups = ", ".join(f"{by_state.get(s, 0)} {s}" for s in STATES)
+        shards = len(merges[0][0].cells)
+        note += f"; merges of {len(merges)} groups ({shards} shards each): {groups}"
     lines = [f"sweep {out}: {len(cells)} cells: {head}{note}"]
     jobs = submitted_jobs(out)
     states = job_states(jobs)
