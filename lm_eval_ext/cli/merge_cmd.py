@@ -27,6 +27,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         required=True,
         help="where to write the merged journal, results and samples",
     )
+    p.add_argument(
+        "--complete",
+        action="store_true",
+        help="write no results unless every shard is given and every doc has an answer "
+        "(exit 2 naming what is missing); by default missing docs are excluded and reported",
+    )
     add_include_path(p)
     p.set_defaults(func=run)
 
@@ -35,7 +41,9 @@ def run(args: argparse.Namespace) -> int:
     """Merge; exit 1 when shards are missing or docs have no answer, else 0."""
     from lm_eval_ext.resume import merge_shards, results_table, summary
 
-    path, redone, missing = merge_shards(args.shards, args.output_path, args.include_path)
+    path, redone, missing = merge_shards(
+        args.shards, args.output_path, args.include_path, complete=args.complete
+    )
     print(results_table(redone.results))
     if missing:
         print(f"missing shard(s): {missing}", file=sys.stderr)

@@ -92,18 +92,32 @@ def _add_running(run: argparse._ArgumentGroup, slurm: argparse._ArgumentGroup) -
         metavar="0,1,...",
         help="one cell per device at a time (CUDA_VISIBLE_DEVICES per cell)",
     )
+    run.add_argument(
+        "--shards",
+        type=int,
+        metavar="N",
+        help="split each checkpoint x task group into N shard cells (journal_shard=k/N), "
+        "merged into the group's results once all are done (default 1; fixed per OUT)",
+    )
     run.add_argument("--cell", type=int, action="append", metavar="I", help="run only cell I")
     run.add_argument(
         "--dry-run",
         "--dry_run",
         dest="dry_run",
         action="store_true",
-        help="print the lm_eval command of every cell not done; write nothing",
+        help="print the lm_eval command of every cell not done (and each sharded group's "
+        "merge command); write nothing",
     )
     run.add_argument(
         "--lm_eval_cmd",
         metavar="'CMD'",
         help="how to start lm_eval (default: lm_eval), e.g. 'srun lm_eval'",
+    )
+    run.add_argument(
+        "--merge_cmd",
+        metavar="'CMD'",
+        help="how to start `lm-eval-ext merge` for sharded groups (default: this Python's), "
+        "e.g. 'apptainer exec eval.sif lm-eval-ext merge'",
     )
     slurm.add_argument(
         "--slurm", action="store_true", help="write a job-array script (one cell per array task)"
@@ -186,18 +200,25 @@ def _renamed(spec, name: str):
     return replace(spec, run=name)
 
 
-def _manifest(args: argparse.Namespace, lm_eval_cmd: list[str] | None):
+def _manifest(args: argparse.Namespace, lm_eval_cmd: list[str] | None, merge_cmd: list[str] | None):
     from lm_eval_ext import sweep
 
     if not _has_sources(args):
         if args.tasks or args.model_args:
             raise SweepError("no checkpoints given (--revisions, --checkpoints, --adapters, ...)")
-        return sweep.load_manifest(args.out)
+        return sweep.load_manifest(args.out, shards=args.shards)
     spec = _spec(args)
+    shards = 1 if args.shards is None else args.shards
     planned = sweep.plan_manifest(
-        spec, _checkpoints(args, spec.adapter_arg), lm_eval_cmd or sweep.default_lm_eval_cmd()
+        spec,
+        _checkpoints(args, spec.adapter_arg),
+        lm_eval_cmd or sweep.default_lm_eval_cmd(),
+        shards=shards,
+        merge_cmd=(merge_cmd or sweep.default_merge_cmd()) if shards > 1 else None,
     )
     if args.dry_run:
+        if sweep.is_sweep(args.out):
+            sweep.load_manifest(args.out, shards=shards)  # the same refusal as a real run's
         return planned
     manifest, added = sweep.write_manifest(args.out, planned)
     print(f"sweep {args.out}: {len(manifest.cells)} cells ({added} new)")
@@ -209,27 +230,61 @@ def run_command(args: argparse.Namespace) -> int:
     from lm_eval_ext import sweep
 
     lm_eval_cmd = shlex.split(args.lm_eval_cmd) if args.lm_eval_cmd else None
-    manifest = _manifest(args, lm_eval_cmd)
+    merge_cmd = shlex.split(args.merge_cmd) if args.merge_cmd else None
+    manifest = _manifest(args, lm_eval_cmd, merge_cmd)
     cells = [manifest.cell(i) for i in args.cell] if args.cell else manifest.cells
-    pending = [c for c in cells if sweep.read_done(args.out / c.dir) is None]
     if args.dry_run:
-        for cell in pending:
-            print(shlex.join(sweep.cell_command(args.out, manifest, cell, lm_eval_cmd)))
+        for command in sweep.planned_commands(args.out, manifest, cells, lm_eval_cmd, merge_cmd):
+            print(shlex.join(command))
         return 0
     if args.slurm or args.submit:
-        return _slurm(args, manifest, [c.index for c in pending], lm_eval_cmd)
+        pending = [c.index for c in sweep.pending_cells(args.out, manifest, cells)]
+        return _slurm(args, manifest, pending, lm_eval_cmd, merge_cmd)
     devices = [d.strip() for d in args.devices.split(",")] if args.devices else None
     outcomes = sweep.run_sweep(
-        args.out, manifest, cells=cells, devices=devices, lm_eval_cmd=lm_eval_cmd
+        args.out,
+        manifest,
+        cells=cells,
+        devices=devices,
+        lm_eval_cmd=lm_eval_cmd,
+        merge_cmd=merge_cmd,
     )
     counts = {
         s: sum(o.state == s for o in outcomes) for s in ("done", "skipped", "running", "errored")
     }
-    print(f"sweep {args.out}: " + ", ".join(f"{n} {s}" for s, n in counts.items()))
-    return 1 if counts["errored"] else 0
+    line = f"sweep {args.out}: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    merges_errored = 0
+    if manifest.shards > 1:
+        merges, merges_errored = _merge_counts(outcomes, cells)
+        line += "; groups: " + ", ".join(f"{n} {s}" for s, n in merges.items())
+    print(line)
+    return 1 if counts["errored"] or merges_errored else 0
 
 
-def _slurm(args: argparse.Namespace, manifest, indices: list[int], lm_eval_cmd) -> int:
+def _merge_counts(outcomes: list, cells: list) -> tuple[dict[str, int], int]:
+    """How the groups of ``cells`` fared in this run (a group without a try waits for shards)."""
+    from lm_eval_ext import sweep
+
+    merges = sweep.group_outcomes(outcomes)
+    names = {
+        "done": "merged",
+        "skipped": "merged before",
+        "running": "merging elsewhere",
+        "errored": "merge errored",
+    }
+    counts = {name: sum(m.state == s for m in merges) for s, name in names.items()}
+    groups = len({c.group_dir for c in cells})
+    counts["waiting for shards"] = groups - sum(counts.values())
+    return counts, counts["merge errored"]
+
+
+def _slurm(
+    args: argparse.Namespace,
+    manifest,
+    indices: list[int],
+    lm_eval_cmd: list[str] | None,
+    merge_cmd: list[str] | None,
+) -> int:
     from lm_eval_ext import sweep
 
     script = sweep.slurm_script(
@@ -240,6 +295,7 @@ def _slurm(args: argparse.Namespace, manifest, indices: list[int], lm_eval_cmd) 
         options=args.slurm_option,
         job_name=args.slurm_job_name,
         lm_eval_cmd=lm_eval_cmd,
+        merge_cmd=merge_cmd,
     )
     path = sweep.write_slurm_script(args.out, script)
     if not args.submit:

@@ -92,9 +92,11 @@ def write_fake_run(
     *,
     date_id: str | None = None,
     model: str = "mgm_lora",
+    lm_eval_ext: dict | None = None,
 ) -> Path:
     """Write results + samples for ``tasks`` (task -> rows) under ``output_dir/<model name>/``.
 
+    ``lm_eval_ext`` is the block our journal adds to ``config`` (``journal``, ``shard``, ...).
     Returns the results file.
     """
     name = str(model_args.get("pretrained", "model"))
@@ -116,6 +118,7 @@ def write_fake_run(
             "model_args": model_args,
             "model_revision": model_args.get("revision", "main"),
             "model_sha": "",
+            **({"lm_eval_ext": lm_eval_ext} if lm_eval_ext is not None else {}),
         },
         "model_name": name,
         "model_name_sanitized": sanitized,

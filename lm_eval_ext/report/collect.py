@@ -5,7 +5,9 @@ writes next to it, else from the ``model_args`` lm-eval recorded in it (``pretra
 ``revision``, ``lora``/``peft``), named as a sweep would name them
 (:mod:`lm_eval_ext.checkpoints.naming`). So every revision of a hub repo is its own
 checkpoint even when lm-eval wrote them all into one folder. When one checkpoint has several
-results for a task (a rerun, a rescore), the newest counts.
+results for a task (a rerun, a rescore), the newest counts. The partial results of a shard run
+(``journal_shard=K/N``, e.g. a sharded sweep's ``<group>/shards/``) are never counted: only
+their merge is a checkpoint's result.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ __all__ = [
     "entries_by_task",
     "expected_cells",
     "find_entries",
+    "is_shard_run",
     "long_table",
     "read_samples",
 ]
@@ -123,20 +126,37 @@ def _entry(path: Path, root: Path) -> ResultsEntry:
     )
 
 
+def is_shard_run(results: dict) -> bool:
+    """Whether ``results`` are a shard run's (``journal_shard=K/N``, before any merge)."""
+    return bool(((results.get("config") or {}).get("lm_eval_ext") or {}).get("shard"))
+
+
 def find_entries(inputs: list[Path]) -> list[ResultsEntry]:
-    """Every results file under the input folders (or the files themselves), attributed."""
+    """Every results file under the input folders (or the files themselves), attributed;
+    shard runs' partial results are left out (a shard's file given by name is refused)."""
     entries = []
     for root in map(Path, inputs):
         if root.is_file():
-            entries.append(_entry(root, root.parent))
+            entry = _entry(root, root.parent)
+            if is_shard_run(entry.results):
+                raise ReportError(f"{root}: {_SHARD_RUN}")
+            entries.append(entry)
             continue
         if not root.is_dir():
             raise ReportError(f"{root}: no such file or directory")
-        found = sorted(root.rglob("results_*.json"))
-        if not found and not (root / _MANIFEST_FILE).is_file():
-            raise ReportError(f"{root}: no results_*.json under it (an lm_eval --output_path?)")
-        entries += [_entry(p, root) for p in found]
+        found = [_entry(p, root) for p in sorted(root.rglob("results_*.json"))]
+        kept = [e for e in found if not is_shard_run(e.results)]
+        if not kept and not (root / _MANIFEST_FILE).is_file():
+            what = _SHARD_RUN if found else "no results_*.json under it (an lm_eval --output_path?)"
+            raise ReportError(f"{root}: {what}")
+        entries += kept
     return entries
+
+
+_SHARD_RUN = (
+    "only partial results of shard runs (journal_shard=K/N) here: merge the shards "
+    "(lm-eval-ext merge) and report the merged output"
+)
 
 
 def _number(value: object) -> float | None:

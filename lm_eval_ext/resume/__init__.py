@@ -26,6 +26,7 @@ _EXPORTS = {
     "latest_results_file": "lm_eval_ext.resume.storage.outputs",
     "model_args_dict": "lm_eval_ext.resume.storage.outputs",
     "read_run_output": "lm_eval_ext.resume.storage.outputs",
+    "run_is_shard": "lm_eval_ext.resume.storage.outputs",
     # after a run, without a model
     "finalize_run": "lm_eval_ext.resume.offline.finalize",
     "write_finalized": "lm_eval_ext.resume.offline.finalize",
@@ -34,8 +35,10 @@ _EXPORTS = {
     "results_table": "lm_eval_ext.resume.offline.rescore",
     "summary": "lm_eval_ext.resume.offline.rescore",
     "LostAnswersError": "lm_eval_ext.resume.offline.lost_answers",
+    "IncompleteMergeError": "lm_eval_ext.resume.offline.merge",
     "merge_shards": "lm_eval_ext.resume.offline.merge",
     "format_status": "lm_eval_ext.resume.offline.status",
+    "run_errored": "lm_eval_ext.resume.offline.status",
     "run_incomplete": "lm_eval_ext.resume.offline.status",
 }
 __all__ = sorted(_EXPORTS)

@@ -1,9 +1,11 @@
-"""Multi-checkpoint sweeps: a manifest of cells (checkpoint x task group), one ``lm_eval`` each.
+"""Multi-checkpoint sweeps: a manifest of cells (checkpoint x task group [x shard]), one
+``lm_eval`` each.
 
 The public face of the sweep layer (the CLI imports only this). A sweep's cells run as
 ``lm_eval`` subprocesses with the resume journal switched on (``journal=`` added to every
 cell's ``--model_args``), locally one at a time or one per device, on Slurm as a job array, or
-under any scheduler from the printed commands. Names are imported on first use.
+under any scheduler from the printed commands; with shards, each group's shards are merged
+once all are done. Names are imported on first use.
 """
 
 from __future__ import annotations
@@ -31,9 +33,19 @@ _EXPORTS = {
     "cell_command": "lm_eval_ext.sweep.commands",
     "check_pass_through": "lm_eval_ext.sweep.commands",
     "default_lm_eval_cmd": "lm_eval_ext.sweep.commands",
+    "default_merge_cmd": "lm_eval_ext.sweep.commands",
+    "merge_command": "lm_eval_ext.sweep.commands",
     "parse_model_args": "lm_eval_ext.sweep.commands",
+    # shards
+    "ShardGroup": "lm_eval_ext.sweep.shards",
+    "pending_cells": "lm_eval_ext.sweep.shards",
+    "planned_commands": "lm_eval_ext.sweep.shards",
+    "shard_groups": "lm_eval_ext.sweep.shards",
+    "MergeOutcome": "lm_eval_ext.sweep.merging",
+    "merge_group": "lm_eval_ext.sweep.merging",
     # running
     "CellOutcome": "lm_eval_ext.sweep.runner",
+    "group_outcomes": "lm_eval_ext.sweep.runner",
     "run_cell": "lm_eval_ext.sweep.runner",
     "run_sweep": "lm_eval_ext.sweep.runner",
     "read_done": "lm_eval_ext.sweep.cells",

@@ -3,7 +3,8 @@
 Every cell runs ``lm_eval --model M --model_args <base>,<checkpoint>,journal=<cell>/journal
 --tasks T --log_samples --output_path OUT/<run>/<checkpoint>/<group>``, whatever the backend
 (``--model``): the journal makes the cell idempotent (rerun = resume) and its lock keeps a
-second process off it.
+second process off it. A shard cell adds ``journal_shard=k/N`` and writes into its own folder;
+its group's merge runs ``lm-eval-ext merge --complete <shard folders> -o <group folder>``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ __all__ = [
     "cell_command",
     "cell_model_args",
     "default_lm_eval_cmd",
+    "default_merge_cmd",
     "format_model_args",
+    "merge_command",
     "parse_model_args",
 ]
 
@@ -30,6 +33,8 @@ __all__ = [
 CHECKPOINT_KEYS = ("pretrained", "revision", "lora", "peft")
 #: lm_eval options the sweep sets for every cell
 RESERVED_OPTIONS = ("--model", "--model_args", "--tasks", "--output_path", "--log_samples", "-o")
+#: model args the sweep sets for every cell (``journal_shard`` with ``--shards``)
+RESERVED_MODEL_ARGS = ("journal_shard",)
 
 
 def default_lm_eval_cmd() -> list[str]:
@@ -41,6 +46,11 @@ def default_lm_eval_cmd() -> list[str]:
     if found is None:
         raise SweepError("lm_eval not found next to this Python or on PATH (--lm_eval_cmd)")
     return [found]
+
+
+def default_merge_cmd() -> list[str]:
+    """``lm-eval-ext merge`` of this interpreter (what merges a sharded group by default)."""
+    return [sys.executable, "-m", "lm_eval_ext.cli.main", "merge"]
 
 
 def parse_model_args(text: str) -> dict[str, str]:
@@ -59,9 +69,15 @@ def format_model_args(args: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in args.items())
 
 
-def cell_model_args(spec: SweepSpec, checkpoint: CheckpointSpec, journal: Path) -> str:
-    """The base model args with the checkpoint's keys set and ``journal=`` added last."""
+def cell_model_args(
+    spec: SweepSpec, checkpoint: CheckpointSpec, journal: Path, shard: str | None = None
+) -> str:
+    """The base model args with the checkpoint's keys set and ``journal=`` (then
+    ``journal_shard=``, for a shard) added last."""
     base = parse_model_args(spec.model_args)
+    for key in RESERVED_MODEL_ARGS:
+        if key in base:
+            raise SweepError(f"--model_args {key}=: the sweep shards groups itself (--shards N)")
     args = {"pretrained": checkpoint.pretrained}
     if checkpoint.revision:
         args["revision"] = checkpoint.revision
@@ -71,6 +87,8 @@ def cell_model_args(spec: SweepSpec, checkpoint: CheckpointSpec, journal: Path) 
         args[spec.adapter_arg] = checkpoint.adapter
     args.update({k: v for k, v in base.items() if k not in CHECKPOINT_KEYS})
     args["journal"] = str(journal)
+    if shard is not None:
+        args["journal_shard"] = shard
     return format_model_args(args)
 
 
@@ -82,12 +100,27 @@ def cell_command(
     cell_dir = Path(out).resolve() / cell.dir
     command = list(lm_eval_cmd or manifest.lm_eval_cmd or default_lm_eval_cmd())
     command += ["--model", spec.model]
-    command += ["--model_args", cell_model_args(spec, cell.checkpoint, cell_dir / "journal")]
+    shard = None if cell.shard is None else f"{cell.shard}/{cell.shards}"
+    model_args = cell_model_args(spec, cell.checkpoint, cell_dir / "journal", shard)
+    command += ["--model_args", model_args]
     command += ["--tasks", ",".join(cell.tasks)]
     for path in spec.include_path:
         command += ["--include_path", path]
     command += [*spec.lm_eval_args, "--log_samples", "--output_path", str(cell_dir)]
     return command
+
+
+def merge_command(
+    out: Path, manifest: Manifest, shards: list[Cell], merge_cmd: list[str] | None = None
+) -> list[str]:
+    """The argv merging a group's ``shards`` into the group's folder (absolute paths).
+
+    ``--complete``: a merge that would lack a shard or a doc's answer writes no results.
+    """
+    out = Path(out).resolve()
+    command = list(merge_cmd or manifest.merge_cmd or default_merge_cmd())
+    command += ["--complete", *(str(out / cell.dir) for cell in shards)]
+    return [*command, "--output_path", str(out / shards[0].group_dir)]
 
 
 def check_pass_through(args: list[str]) -> None:

@@ -3,13 +3,13 @@
 A finished cell is skipped, an interrupted one resumes from its journal (rerunning its
 command is all it takes), and a cell claimed by another live process is left to it. Locally
 cells run one at a time, or one per device with ``devices=["0", "1", ...]``
-(``CUDA_VISIBLE_DEVICES`` set per cell).
+(``CUDA_VISIBLE_DEVICES`` set per cell). After a shard cell its group's merge is tried
+(:mod:`lm_eval_ext.sweep.merging`).
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import threading
 import time
@@ -25,14 +25,17 @@ from lm_eval_ext.sweep.cells import (
     FAILED_FILE,
     LOG_FILE,
     CellClaim,
-    read_done,
+    claim_now,
     write_marker,
 )
 from lm_eval_ext.sweep.commands import cell_command
 from lm_eval_ext.sweep.manifest import Cell, Manifest
+from lm_eval_ext.sweep.merging import MergeOutcome, format_merge, merge_group
 from lm_eval_ext.sweep.metrics import format_metrics, main_metrics
+from lm_eval_ext.sweep.processes import last_line, run_logged
+from lm_eval_ext.sweep.shards import cell_finished, group_of
 
-__all__ = ["CellOutcome", "format_outcome", "run_cell", "run_sweep"]
+__all__ = ["CellOutcome", "format_outcome", "group_outcomes", "run_cell", "run_sweep"]
 
 #: what lm_eval prints when the journal's lock is held (lm_eval_ext.errors.JournalLockedError)
 _LOCKED = "journal is in use by pid"
@@ -47,13 +50,7 @@ class CellOutcome:
     seconds: float = 0.0
     metrics: list[dict] = field(default_factory=list)
     message: str = ""
-
-
-def _claim(claim: CellClaim) -> bool:
-    if claim.try_acquire():
-        return True
-    time.sleep(0.2)  # one retry: `lm-eval-ext status` probes claims by taking them for a moment
-    return claim.try_acquire()
+    merged: MergeOutcome | None = None  # a shard cell's try at its group's merge
 
 
 def run_cell(
@@ -63,14 +60,27 @@ def run_cell(
     *,
     device: str | None = None,
     lm_eval_cmd: list[str] | None = None,
+    merge_cmd: list[str] | None = None,
 ) -> CellOutcome:
-    """Run one cell unless it is done or claimed; its output goes to ``OUT/<cell dir>/``."""
+    """Run one cell unless it is done or claimed; its output goes to ``OUT/<cell dir>/``.
+
+    A shard cell that is done (now or before) then tries its group's merge.
+    """
+    outcome = _run_claimed(out, manifest, cell, device, lm_eval_cmd)
+    if cell.shard is not None and outcome.state in ("done", "skipped"):
+        outcome.merged = merge_group(out, manifest, group_of(manifest, cell), merge_cmd)
+    return outcome
+
+
+def _run_claimed(
+    out: Path, manifest: Manifest, cell: Cell, device: str | None, lm_eval_cmd: list[str] | None
+) -> CellOutcome:
     cell_dir = Path(out) / cell.dir
     claim = CellClaim(cell_dir)
-    if not _claim(claim):
+    if not claim_now(claim):
         return CellOutcome(cell, "running", message="claimed by another process")
     with claim:
-        done = read_done(cell_dir)
+        done = cell_finished(out, cell)
         if done is not None:
             return CellOutcome(cell, "skipped", done.get("seconds", 0.0), done.get("metrics", []))
         command = cell_command(out, manifest, cell, lm_eval_cmd)
@@ -78,40 +88,28 @@ def run_cell(
         if device is not None:
             env["CUDA_VISIBLE_DEVICES"] = device
         start = time.time()
-        returncode, tail = _execute(command, env, cell_dir / LOG_FILE, claim)
+        returncode, tail = run_logged(command, env, cell_dir / LOG_FILE, claim)
         return _conclude(cell_dir, cell, returncode, start, time.time() - start, tail)
-
-
-def _execute(command: list[str], env: dict, log_path: Path, claim: CellClaim) -> tuple[int, str]:
-    """Run ``command`` with its output appended to the cell's log; (exit status, log tail)."""
-    with log_path.open("ab") as log:
-        offset = log.tell()
-        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {command}\n".encode())
-        log.flush()
-        proc = subprocess.run(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=env,
-            pass_fds=(claim.fd,),  # the child keeps the cell claimed if we die first
-            check=False,
-        )
-    with log_path.open("rb") as log:
-        log.seek(offset)
-        tail = log.read()[-4000:].decode(errors="replace")
-    return proc.returncode, tail
 
 
 def _conclude(
     cell_dir: Path, cell: Cell, returncode: int, start: float, seconds: float, tail: str
 ) -> CellOutcome:
-    """Mark the cell done only when its output is complete; else record why not."""
-    from lm_eval_ext.resume import RunOutputError, latest_results_file, run_incomplete
+    """Mark the cell done only when its output is complete; else record why not.
+
+    A shard's journal counts the other shards' docs as missing, so a shard is complete when
+    none of its docs errored; its partial metrics are not recorded (its group's merge has them).
+    """
+    from lm_eval_ext.resume import (
+        RunOutputError,
+        latest_results_file,
+        run_errored,
+        run_incomplete,
+    )
 
     if returncode != 0:
         if _LOCKED in tail:
-            return CellOutcome(cell, "running", seconds, message=_last_line(tail, _LOCKED))
+            return CellOutcome(cell, "running", seconds, message=last_line(tail, _LOCKED))
         return _failed(cell_dir, cell, seconds, f"lm_eval exited {returncode}", tail, returncode)
     try:
         results = latest_results_file(cell_dir)
@@ -119,10 +117,13 @@ def _conclude(
         results = None
     if results is None or results.stat().st_mtime < start - 1:
         return _failed(cell_dir, cell, seconds, "lm_eval exited 0 but wrote no results file", tail)
-    if run_incomplete(cell_dir):
+    if cell.shard is not None and run_errored(cell_dir):
+        reason = f"some docs of the shard errored (lm-eval-ext status {cell_dir})"
+        return _failed(cell_dir, cell, seconds, reason, tail)
+    if cell.shard is None and run_incomplete(cell_dir):
         reason = f"some docs errored or are missing (lm-eval-ext status {cell_dir})"
         return _failed(cell_dir, cell, seconds, reason, tail)
-    metrics = main_metrics(results)
+    metrics = main_metrics(results) if cell.shard is None else []
     marker = {
         "cell": cell.index,
         "results": str(results.relative_to(cell_dir)),
@@ -139,24 +140,50 @@ def _failed(
 ) -> CellOutcome:
     marker = {"cell": cell.index, "reason": reason, "returncode": returncode, "log_tail": tail}
     write_marker(cell_dir, FAILED_FILE, {**marker, "finished": time.time()})
-    last = _last_line(tail, "Error") or _last_line(tail, "")
+    last = last_line(tail, "Error") or last_line(tail, "")
     message = f"{reason}: {last} (log: {cell_dir / LOG_FILE})"
     return CellOutcome(cell, "errored", seconds, message=message)
 
 
-def _last_line(text: str, containing: str) -> str:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and containing in ln]
-    return lines[-1][:300] if lines else ""
-
-
 def format_outcome(outcome: CellOutcome) -> str:
-    """One summary line: state, cell, main metric per task, time."""
+    """One summary line: state, cell, main metric per task (not for a shard), time."""
     label = {"done": "done", "skipped": "skip", "running": "busy", "errored": "ERROR"}
-    head = f"{label[outcome.state]:5s} [{outcome.cell.index}] {outcome.cell.name}"
+    cell = outcome.cell
+    head = f"{label[outcome.state]:5s} [{cell.index}] {cell.name}"
     if outcome.state in ("done", "skipped"):
         note = "  (done before)" if outcome.state == "skipped" else ""
-        return f"{head}  {format_metrics(outcome.metrics)}  {outcome.seconds:.1f} s{note}"
+        what = (
+            format_metrics(outcome.metrics)
+            if cell.shard is None
+            else f"shard {cell.shard}/{cell.shards}"
+        )
+        return f"{head}  {what}  {outcome.seconds:.1f} s{note}"
     return f"{head}  {outcome.message}"
+
+
+#: which of a group's merge outcomes in one process tells what happened to it
+_TELLING = ("done", "errored", "running", "skipped", "waiting")
+
+
+def group_outcomes(outcomes: list[CellOutcome]) -> list[MergeOutcome]:
+    """One merge outcome per group among the shard cells' outcomes: the most telling one."""
+    best: dict[str, MergeOutcome] = {}
+    for merged in (o.merged for o in outcomes if o.merged is not None):
+        held = best.get(merged.group.name)
+        if held is None or _TELLING.index(merged.state) < _TELLING.index(held.state):
+            best[merged.group.name] = merged
+    return list(best.values())
+
+
+def _merge_lines(outcome: CellOutcome, shown: set[str]) -> list[str]:
+    """The merge's line after a shard's, once per group unless the merge ran (or failed) here."""
+    merged = outcome.merged
+    if merged is None or merged.state == "waiting":
+        return []
+    if merged.state not in ("done", "errored") and merged.group.name in shown:
+        return []
+    shown.add(merged.group.name)
+    return [format_merge(merged)]
 
 
 def run_sweep(
@@ -166,9 +193,11 @@ def run_sweep(
     cells: list[Cell] | None = None,
     devices: list[str] | None = None,
     lm_eval_cmd: list[str] | None = None,
+    merge_cmd: list[str] | None = None,
     progress: bool | None = None,
 ) -> list[CellOutcome]:
-    """Run ``cells`` (default: all), one at a time or one per device; a line per cell.
+    """Run ``cells`` (default: all), one at a time or one per device; a line per cell (and per
+    group merged from shards).
 
     ``progress=None`` shows the bar on a terminal only.
     """
@@ -177,6 +206,7 @@ def run_sweep(
     for cell in todo:
         queue.put(cell)
     outcomes: list[CellOutcome] = []
+    shown: set[str] = set()
     lock, stop = threading.Lock(), threading.Event()
     bar = tqdm(
         total=len(todo),
@@ -191,11 +221,14 @@ def run_sweep(
                 cell = queue.get_nowait()
             except Empty:
                 return
-            outcome = run_cell(out, manifest, cell, device=device, lm_eval_cmd=lm_eval_cmd)
+            outcome = run_cell(
+                out, manifest, cell, device=device, lm_eval_cmd=lm_eval_cmd, merge_cmd=merge_cmd
+            )
             with lock:
                 outcomes.append(outcome)
                 bar.update(1)
-                tqdm.write(format_outcome(outcome), file=sys.stdout)
+                for line in [format_outcome(outcome), *_merge_lines(outcome, shown)]:
+                    tqdm.write(line, file=sys.stdout)
 
     slots = list(devices) if devices else [None]
     with bar, ThreadPoolExecutor(max_workers=len(slots)) as pool:

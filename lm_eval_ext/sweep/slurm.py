@@ -3,7 +3,9 @@
 Each array task runs ``lm-eval-ext sweep OUT --cell $SLURM_ARRAY_TASK_ID``: the same claim /
 skip / resume logic as a local sweep, so a requeued or pre-empted task resumes its cell from
 the journal, and a resubmitted array skips what is done. Only cells not yet done are listed in
-``#SBATCH --array`` (``%K``: at most K at a time).
+``#SBATCH --array`` (``%K``: at most K at a time). With shards, each task tries its group's
+merge after its shard (the one finishing the last shard merges); a group whose shards are done
+but not merged is listed by its first shard cell.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from lm_eval_ext.sweep.manifest import Manifest
 __all__ = ["array_spec", "job_states", "slurm_script", "submit_script", "write_slurm_script"]
 
 SLURM_DIR = "slurm"
+_SHARD_NOTE = [
+    "# shard cells: after its shard, a task merges its group's shards if they are all done",
+    "# (once: under the group's claim, and only while the group has no done.json).",
+]
 JOBS_FILE = "jobs.jsonl"
 
 
@@ -52,6 +58,7 @@ def slurm_script(
     options: list[str] | None = None,
     job_name: str = "lm-eval-sweep",
     lm_eval_cmd: list[str] | None = None,
+    merge_cmd: list[str] | None = None,
 ) -> str:
     """The ``sbatch`` script of a job array over the cells ``indices``."""
     out = Path(out).resolve()
@@ -66,6 +73,7 @@ def slurm_script(
         *(f"#SBATCH {opt}" for opt in options or []),
         f"# lm-eval-ext sweep: array task i runs cell i of {out / 'sweep.json'};",
         "# a requeued task resumes its cell from the cell's journal.",
+        *(_SHARD_NOTE if manifest.shards > 1 else []),
         "#   index  cell",
         *(f"#   {i:<6d} {manifest.cell(i).name}" for i in sorted(set(indices))),
         "set -euo pipefail",
@@ -74,6 +82,8 @@ def slurm_script(
     command = [sys.executable, "-m", "lm_eval_ext.cli.main", "sweep", str(out)]
     if lm_eval_cmd:
         command += ["--lm_eval_cmd", shlex.join(lm_eval_cmd)]
+    if merge_cmd:
+        command += ["--merge_cmd", shlex.join(merge_cmd)]
     lines.append(f'exec {shlex.join(command)} --cell "$SLURM_ARRAY_TASK_ID"')
     return "\n".join(lines) + "\n"
 

@@ -1,7 +1,8 @@
 """Launching a sweep's cells from Python with submitit (``pip install lm-eval-ext[slurm]``).
 
 Each submitit job runs one cell exactly as ``lm-eval-ext sweep OUT --cell I`` does (claim,
-skip if done, resume from the journal), so jobs can be requeued or resubmitted freely.
+skip if done, resume from the journal, and after a shard its group's merge), so jobs can be
+requeued or resubmitted freely.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from lm_eval_ext.errors import SweepError
-from lm_eval_ext.sweep.cells import read_done
 from lm_eval_ext.sweep.manifest import load_manifest
 from lm_eval_ext.sweep.runner import CellOutcome, run_cell
+from lm_eval_ext.sweep.shards import pending_cells
 
 __all__ = ["run_manifest_cell", "submit_with_submitit"]
 
@@ -38,7 +39,7 @@ def submit_with_submitit(
         raise SweepError("submitit is not installed: pip install 'lm-eval-ext[slurm]'") from None
     out = Path(out).resolve()
     manifest = load_manifest(out)
-    pending = [c.index for c in manifest.cells if read_done(out / c.dir) is None]
+    pending = [c.index for c in pending_cells(out, manifest, manifest.cells)]
     if not pending:
         return []
     executor = submitit.AutoExecutor(folder=folder or out / "submitit", cluster=cluster)

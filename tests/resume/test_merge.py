@@ -7,8 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from lm_eval_ext.cli.main import main
 from lm_eval_ext.errors import ModelArgsError
-from lm_eval_ext.resume.offline.merge import merge_shards
+from lm_eval_ext.resume.offline import merge as merge_module
+from lm_eval_ext.resume.offline.merge import IncompleteMergeError, merge_shards
 from lm_eval_ext.resume.offline.status import format_status, journal_status
 from lm_eval_ext.resume.online.options import parse_shard
 from lm_eval_ext.resume.storage.journal import load_entries
@@ -85,6 +87,35 @@ def test_missing_shard_docs_are_excluded_not_scored(runs, tmp_path):
     for task in TASKS:
         counts = n[task]
         assert counts["effective"] + counts["errored"] == counts["original"] == 20
+
+
+def test_a_complete_merge_writes_nothing_without_a_shard(runs, tmp_path, capsys):
+    three = [runs / f"shard{k}" for k in (0, 1, 2)]
+    with pytest.raises(IncompleteMergeError, match=r"shard\(s\) \[3\] of 4 missing; no partial"):
+        merge_shards(three, tmp_path / "m", complete=True)
+    assert not (tmp_path / "m").exists()
+    assert main(["merge", "--complete", *map(str, three), "-o", str(tmp_path / "m")]) == 2
+    assert "shard(s) [3] of 4 missing" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
+
+
+def test_a_complete_merge_writes_no_results_when_a_doc_has_no_answer(runs, tmp_path, monkeypatch):
+    replay = merge_module.reevaluate
+
+    def losing_one_doc(*args, **kwargs):  # as when a shard journaled an error for doc 3
+        redone = replay(*args, **kwargs)
+        redone.excluded = {"ext_sample_mc": {3: "RuntimeError: CUDA out of memory"}}
+        return redone
+
+    monkeypatch.setattr(merge_module, "reevaluate", losing_one_doc)
+    monkeypatch.setattr(merge_module, "check_no_lost_answers", lambda *args: None)
+    shards = [runs / f"shard{k}" for k in range(4)]
+    with pytest.raises(IncompleteMergeError, match=r"(?s)no answer.*doc 3: RuntimeError: CUDA"):
+        merge_shards(shards, tmp_path / "m", complete=True)
+    assert not list((tmp_path / "m").rglob("results_*.json"))
+    assert not list((tmp_path / "m").rglob("samples_*.jsonl"))
+    path, redone, _ = merge_shards(shards, tmp_path / "m")  # without --complete: excluded
+    assert redone.excluded and path.is_file()
 
 
 def test_merge_refuses_shards_of_different_evaluations(runs, tmp_path):

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import zipfile
 
+import pytest
+
 from lm_eval_ext.cli.main import main
+from lm_eval_ext.demo.fake_results import fake_task_rows, write_fake_run
+from lm_eval_ext.resume import RunOutputError
 from lm_eval_ext.submission import load_suite, package_runs, validate_zip
 from tests.submission.conftest import REPO, write_suite
 
@@ -70,3 +75,19 @@ def test_cli_package_then_validate(hub, sweep_out, tmp_path, capsys):
     assert "| step-1/org__tiny-llama" in out and "packaged 2 run(s)" in out
     assert main(["validate", str(tmp_path / "s.zip")]) == 0
     assert capsys.readouterr().out.strip().endswith(": valid")
+
+
+def test_shard_runs_are_not_packaged(hub, sweep_out, tmp_path):
+    suite = load_suite(write_suite(tmp_path / "suite.yaml", checkpoints=["step-1", "step-2"]))
+    out = shutil.copytree(sweep_out, tmp_path / "out")
+    shard = out / "step-1" / "shards" / "0-of-2"  # a shard run's partial results in a run folder
+    results = json.loads(next((out / "step-1").rglob("results_*.json")).read_text())
+    args = {**results["config"]["model_args"], "journal_shard": "0/2"}
+    rows = {"ext_sample_mc": fake_task_rows("ext_sample_mc", 20, 0.5)}
+    write_fake_run(shard, args, rows, lm_eval_ext={"journal": "j", "shard": "0/2"})
+    packaged = package_runs([out], tmp_path / "sub.zip", suite)
+    with zipfile.ZipFile(packaged.path) as zf:
+        runs = json.loads(zf.read("manifest.json"))["runs"]
+    assert [r["label"] for r in runs] == ["step-1/org__tiny-llama", "step-2/org__tiny-llama"]
+    with pytest.raises(RunOutputError, match="only partial results of shard runs"):
+        package_runs([shard], tmp_path / "shard.zip", suite)

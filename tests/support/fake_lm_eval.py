@@ -4,6 +4,8 @@ It reads the options a sweep passes (``--model_args`` with ``journal=``, ``--tas
 ``--output_path``), holds the journal's lock while it "evaluates" exactly as lm_eval would
 (a second process on the same journal stops with lm_eval's ``JournalLockedError`` message),
 and writes lm-eval-shaped results + samples whose accuracy grows with the checkpoint's step.
+With ``journal_shard=K/N`` the results carry the shard mark the journal adds
+(``config.lm_eval_ext.shard``), as a real shard run's do.
 Environment:
 
 - ``FAKE_LM_EVAL_LOG``: append one JSON line per invocation (pid, output path, start, end);
@@ -39,6 +41,7 @@ def main(argv: list[str]) -> int:
     opts, _ = parser.parse_known_args(argv)
     model_args = dict(item.split("=", 1) for item in opts.model_args.split(","))
     journal = Path(model_args.pop("journal"))
+    shard = model_args.pop("journal_shard", None)
     journal.mkdir(parents=True, exist_ok=True)
     lock = os.open(journal / "main.lock", os.O_RDWR | os.O_CREAT)
     try:
@@ -55,7 +58,8 @@ def main(argv: list[str]) -> int:
         return 3
     acc = accuracy_for(model_args)
     tasks = {t: fake_task_rows(t, 40, acc) for t in opts.tasks.split(",")}
-    write_fake_run(Path(opts.output_path), model_args, tasks, model=opts.model)
+    marks = {"journal": str(journal), "shard": shard} if shard else None
+    write_fake_run(Path(opts.output_path), model_args, tasks, model=opts.model, lm_eval_ext=marks)
     log = os.environ.get("FAKE_LM_EVAL_LOG")
     if log:
         record = {

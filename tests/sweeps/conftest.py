@@ -10,6 +10,7 @@ import pytest
 from lm_eval_ext.demo.training import TrainedWorld, TrainingPlan, build_trained_world
 
 FAKE_LM_EVAL = Path(__file__).resolve().parents[1] / "support" / "fake_lm_eval.py"
+FAKE_MERGE = Path(__file__).resolve().parents[1] / "support" / "fake_merge.py"
 #: learns demo_kind between steps 80 and 120 (chance before), in ~10 s on one CPU thread
 TEST_PLAN = TrainingPlan(
     steps=120, save_every=40, lr=3e-3, lora_steps=30, lora_save_every=15, lora_lr=5e-3
@@ -26,3 +27,9 @@ def trained_world(tmp_path_factory: pytest.TempPathFactory) -> TrainedWorld:
 def fake_lm_eval_cmd() -> str:
     """``--lm_eval_cmd`` value that runs tests/support/fake_lm_eval.py."""
     return f"{sys.executable} {FAKE_LM_EVAL}"
+
+
+@pytest.fixture()
+def fake_merge_cmd() -> str:
+    """``--merge_cmd`` value that runs tests/support/fake_merge.py."""
+    return f"{sys.executable} {FAKE_MERGE}"

@@ -223,3 +223,24 @@ def test_mismatched_docs_are_refused(sweep_out, tmp_path):
         build_report([sweep_out], tmp_path / "rep", compare=[("run@step-9", "run")])
     with pytest.raises(ReportError, match="no results_"):
         build_report([tmp_path / "ck"], tmp_path / "rep")
+
+
+def test_shard_runs_are_not_results(tmp_path, plain_out):
+    """A journal_shard=K/N run's results cover part of the docs: never a checkpoint's result."""
+    shards = tmp_path / "shards"
+    for k in (0, 1):
+        args = {"pretrained": "org/model", "revision": "step-3000"}
+        write_fake_run(
+            shards / f"{k}-of-2",
+            args,
+            {"a": fake_task_rows("a", 40, 0.9)},
+            lm_eval_ext={"journal": str(shards / f"{k}-of-2/journal"), "shard": f"{k}/2"},
+        )
+    with pytest.raises(ReportError, match="only partial results of shard runs"):
+        build_report([shards], tmp_path / "rep")
+    one = next(shards.rglob("results_*.json"))
+    with pytest.raises(ReportError, match=f"{re.escape(str(one))}: only partial results of"):
+        build_report([one], tmp_path / "rep")
+    shutil.copytree(shards, plain_out / "shards")  # next to whole runs: left out
+    df = build_report([plain_out], tmp_path / "rep").table
+    assert set(df["checkpoint"]) == {"step-1000", "step-2000"}

@@ -167,3 +167,20 @@ def test_two_sweep_processes_drain_one_manifest_without_running_a_cell_twice(
     ran = [sum(line.startswith("done ") for line in o.splitlines()) for o in outputs]
     assert sum(ran) == 6 and min(ran) >= 1  # both workers did part of the work
     assert main(["status", str(tmp_path / "out")]) == 0
+
+
+def test_a_shard_with_errored_docs_is_not_done(
+    tmp_path, fake_env, fake_lm_eval_cmd, fake_merge_cmd, capsys, monkeypatch
+):
+    import lm_eval_ext.resume.offline.status as journal_status
+
+    # a shard's journal counts the other shards' docs as missing: only its errors count
+    monkeypatch.setattr(journal_status, "run_incomplete", lambda out: "/shards/" in str(out))
+    monkeypatch.setattr(journal_status, "run_errored", lambda out: "checkpoint-0/c/" in str(out))
+    args = [*_sweep_args(tmp_path, fake_lm_eval_cmd), "--shards", "2"]
+    assert main([*args, "--merge_cmd", fake_merge_cmd]) == 1
+    out = capsys.readouterr().out
+    assert out.count("ERROR") == 2 and "some docs of the shard errored" in out
+    assert "ERROR [2] run/checkpoint-0/c/shards/0-of-2" in out
+    assert "groups: 5 merged" in out and "1 waiting for shards" in out
+    assert not (tmp_path / "out/run/checkpoint-0/c/done.json").exists()

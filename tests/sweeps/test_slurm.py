@@ -164,3 +164,38 @@ def test_submitit_runs_each_pending_cell_as_a_job(tmp_path, fake_lm_eval_cmd, fa
     assert [o.cell.index for o in outcomes] == [1, 2, 3, 4, 5]
     assert {o.state for o in outcomes} == {"done"}
     assert submit_with_submitit(tmp_path / "out", cluster="debug") == []
+
+
+def test_sharded_array_merges_each_group_once_and_resubmits_only_a_failed_merge(
+    tmp_path, fake_lm_eval_cmd, fake_merge_cmd, fake_slurm, capsys, monkeypatch
+):
+    merge_log = tmp_path / "merge.jsonl"
+    monkeypatch.setenv("FAKE_MERGE_LOG", str(merge_log))
+    monkeypatch.setenv("FAKE_MERGE_FAIL", "checkpoint-100/c")
+    args = _args(tmp_path, fake_lm_eval_cmd, "--shards", "2", "--merge_cmd", fake_merge_cmd)
+    assert main([*args, "--submit"]) == 0
+    assert "submitted job array 4242: 12 cells" in capsys.readouterr().out
+    out = tmp_path / "out"
+    script = sorted((out / "slurm").glob("sweep-*.sbatch"))[-1].read_text()
+    assert "# shard cells: after its shard, a task merges its group's shards" in script
+    assert "--merge_cmd" in script.strip().splitlines()[-1]
+    calls = [json.loads(line) for line in fake_slurm.read_text().splitlines()]
+    codes = calls[0]["codes"]
+    assert [i for i, code in codes.items() if code != 0] == ["7"]  # the last shard of the group
+    merged = [json.loads(line)["output_path"] for line in merge_log.read_text().splitlines()]
+    groups = {c.group_dir for c in load_manifest(out).cells}
+    assert sorted(merged) == sorted(str(out.resolve() / g) for g in groups if "100/c" not in str(g))
+    assert "merge failed: lm-eval-ext merge exited 2" in (out / "slurm/logs/4242_7.log").read_text()
+    assert main(["status", str(out)]) == 1
+    assert "merges of 6 groups (2 shards each): 5 done, 0 running, 1 errored" in (
+        capsys.readouterr().out
+    )
+
+    monkeypatch.delenv("FAKE_MERGE_FAIL")
+    assert main(["sweep", str(out), "--submit"]) == 0
+    calls = [json.loads(line) for line in fake_slurm.read_text().splitlines()]
+    assert calls[1]["tasks"] == [6] and calls[1]["codes"] == {"6": 0}  # the group's first shard
+    lm_eval_runs = (tmp_path / "lm_eval.jsonl").read_text().splitlines()
+    assert len(lm_eval_runs) == 12  # no shard ran again; only the merge
+    assert len(merge_log.read_text().splitlines()) == 6
+    assert main(["status", str(out)]) == 0

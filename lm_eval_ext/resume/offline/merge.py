@@ -6,6 +6,8 @@ to shard ``c % N``; chunks are the journal's, so a shard computes exactly the ba
 journaled run with the same ``journal_chunk`` computes. Merging copies the shards' journals into
 ``OUT/journal`` and replays the evaluation through lm-eval with the merged journal as the model
 (no model is loaded), which writes results and samples files identical to a single run's.
+A ``complete`` merge (what a sweep runs) writes no results unless every shard is there and
+every doc has an answer.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from lm_eval_ext.resume.offline.doc_outcomes import answered_docs, journal_docs
 from lm_eval_ext.resume.offline.lost_answers import check_no_lost_answers
 from lm_eval_ext.resume.offline.reevaluate import Reevaluated, reevaluate
 from lm_eval_ext.resume.offline.replay import journal_answers
+from lm_eval_ext.resume.offline.rescore import summary
 from lm_eval_ext.resume.storage.journal import load_entries
 from lm_eval_ext.resume.storage.outputs import (
     RunOutput,
@@ -37,6 +40,10 @@ log = logging.getLogger(__name__)
 
 #: Model args that legitimately differ between the shards of one evaluation.
 PER_SHARD_ARGS = ("journal", "journal_shard")
+
+
+class IncompleteMergeError(RunOutputError):
+    """A complete merge was asked, and a shard is missing or some doc has no answer."""
 
 
 @dataclass
@@ -145,13 +152,26 @@ def collect_journals(shards: list[Shard], journal: Path) -> None:
 
 
 def merge_shards(
-    shard_outs: list[Path], out: Path, include_path: list[str] | None = None
+    shard_outs: list[Path],
+    out: Path,
+    include_path: list[str] | None = None,
+    *,
+    complete: bool = False,
 ) -> tuple[Path, Reevaluated, list[int]]:
-    """Merge shard outputs into ``out``; returns (results path, re-evaluation, missing shards)."""
+    """Merge shard outputs into ``out``; returns (results path, re-evaluation, missing shards).
+
+    ``complete``: raise :class:`IncompleteMergeError`, writing no results or samples, when a
+    shard is missing or a doc would be excluded (by default both are excluded and reported).
+    """
     if not shard_outs:
         raise RunOutputError("merge: no shard output directories given")
     shards = sorted((read_shard(Path(p)) for p in shard_outs), key=lambda s: s.k)
     missing = check_shards(shards)
+    what = f"merge of {len(shards)} shard(s) into {out}"
+    if missing and complete:
+        raise IncompleteMergeError(
+            f"{what}: shard(s) {missing} of {shards[0].n} missing; no partial results written"
+        )
     if missing:
         log.warning(
             "merge: shard(s) %s of %d missing: their docs are excluded", missing, shards[0].n
@@ -165,6 +185,11 @@ def merge_shards(
     # a doc counts as answered when a shard computed it without error (one journal has them all)
     states = journal_docs(entries, shards[0].model_hash)
     answered = set().union(*(answered_docs(s.run, states, shard=True) for s in shards))
-    check_no_lost_answers(f"merge of {len(shards)} shard(s) into {out}", redone.excluded, answered)
+    check_no_lost_answers(what, redone.excluded, answered)
+    if redone.excluded and complete:
+        raise IncompleteMergeError(
+            f"{what}: some docs have no answer; no partial results written\n"
+            + summary(redone.excluded)
+        )
     path = write_run_output(Path(out), dict(redone.results), template)
     return path, redone, missing

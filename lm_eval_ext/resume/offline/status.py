@@ -150,3 +150,17 @@ def run_incomplete(out: Path) -> bool:
         for tasks in journal_status(root).values()
         for st in tasks.values()
     )
+
+
+def run_errored(out: Path) -> bool:
+    """Whether any journal under ``out`` has errored docs.
+
+    The completeness test of a shard run, whose journal counts the other shards' docs as
+    missing: a shard that exited 0 computed all of its own docs, errored or not.
+    """
+    return any(
+        st.errored
+        for root in journal_dirs(out)
+        for tasks in journal_status(root).values()
+        for st in tasks.values()
+    )
