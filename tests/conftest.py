@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+import tempfile
 
 # Tiny models run fastest on one thread, and parallel threads on a 2-core runner that also
 # runs lm_eval subprocesses oversubscribe it (measured 50x slower): before torch is imported.
@@ -18,12 +21,37 @@ from tests.support.lm_eval_runs import OFFLINE_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TASKS_DIR = REPO_ROOT / "tasks"
+SITE_DIR = REPO_ROOT / "tests" / "support" / "site"  # sitecustomize for every subprocess
 
 # Tests never reach a hub, and subprocesses inherit this.
 os.environ.update(OFFLINE_ENV)
 # In-process evaluations here are finalised explicitly; the lm_eval subprocesses of the e2e tests
 # get the exit hook back (run_lm_eval).
 os.environ["LM_EVAL_EXT_FINALIZE"] = "0"
+
+
+_INDEX_DIR_CREATED: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One cache of lm-eval's built-in task index per session (tests/support/site): the
+    controller creates it before xdist workers start, and they and every subprocess inherit it."""
+    sys.path.insert(0, str(SITE_DIR))
+    import lm_eval_index_cache
+
+    if lm_eval_index_cache.ENV not in os.environ:
+        created = tempfile.mkdtemp(prefix="lm_eval_ext-index-")
+        _INDEX_DIR_CREATED.append(created)
+        os.environ[lm_eval_index_cache.ENV] = created
+    paths = [str(SITE_DIR), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    lm_eval_index_cache.install()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the index cache this process created."""
+    for created in _INDEX_DIR_CREATED:
+        shutil.rmtree(created, ignore_errors=True)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -43,9 +43,12 @@ def test_run_subcommand_with_lora_matches_unmerged_peft(tiny_world, tasks_dir, t
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model_args = f"pretrained={tiny_world.model_dir},lora={tiny_world.lora_dir},dtype=float32"
-    # `lm-eval run ...` spelling, started from an unrelated working directory
+    # `lm-eval run ...` spelling, started from an unrelated working directory, indexing lm-eval's
+    # built-in tasks itself (tests/support/site/lm_eval_index_cache.py off)
     run_lm_eval(
-        ["run", *_cli_args(tasks_dir, "mgm_lora", model_args, tmp_path / "out")], cwd=tmp_path
+        ["run", *_cli_args(tasks_dir, "mgm_lora", model_args, tmp_path / "out")],
+        cwd=tmp_path,
+        env={"LM_EVAL_EXT_TEST_INDEX_CACHE": "0"},
     )
     results = read_results(tmp_path / "out")
     assert results["config"]["model"] == "mgm_lora"

@@ -41,13 +41,19 @@ def start_lm_eval(args: list[str], *, cwd: Path | None = None) -> subprocess.Pop
 
 
 def run_lm_eval(
-    args: list[str], *, cwd: Path | None = None, timeout: float = 900, check: bool = True
+    args: list[str],
+    *,
+    cwd: Path | None = None,
+    timeout: float = 900,
+    check: bool = True,
+    env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run ``lm_eval ARGS`` offline; raise with the tail of its output if it fails and ``check``."""
+    """Run ``lm_eval ARGS`` offline (``env``: variables to add or override); raise with the tail
+    of its output if it fails and ``check``."""
     proc = subprocess.run(
         [lm_eval_executable(), *args],
         cwd=cwd,
-        env=lm_eval_env(),
+        env={**lm_eval_env(), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
