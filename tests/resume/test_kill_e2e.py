@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from lm_eval_ext.resume.storage.journal import load_entries
-from lm_eval_ext.resume.storage.records import ResponseRecord, scan_file
 from lm_eval_ext.resume.storage.writer import KILL_ENV
+from tests.support.journals import journaled_key_counts
 from tests.support.lm_eval_runs import SAMPLE_TASKS as TASKS
 from tests.support.lm_eval_runs import journaled_cli_args as _args
 from tests.support.lm_eval_runs import read_results, read_samples, run_lm_eval
@@ -25,16 +24,6 @@ def _killed_run(args: list[str], cwd: Path, point: str) -> None:
     finally:
         del os.environ[KILL_ENV]
     assert proc.returncode == -9, f"expected SIGKILL at {point}, got {proc.returncode}"
-
-
-def _request_keys(journal: Path) -> Counter:
-    """How often each request key was journaled (across all files, valid lines only)."""
-    return Counter(
-        r.key
-        for p in journal.glob("*.jsonl")
-        for r in scan_file(p).records
-        if isinstance(r, ResponseRecord)
-    )
 
 
 def test_kill_anywhere_then_rerun_equals_clean_run(tiny_world, tasks_dir, tmp_path, clean_cli_run):
@@ -61,7 +50,7 @@ def test_kill_anywhere_then_rerun_equals_clean_run(tiny_world, tasks_dir, tmp_pa
     run_lm_eval(args, cwd=tmp_path)
     entries, _ = load_entries(resumed / "journal")
     assert len(entries) == 100
-    counts = _request_keys(resumed / "journal")
+    counts = journaled_key_counts(resumed / "journal")
     assert max(counts.values()) == 1, "a request was computed twice"
     assert read_results(resumed)["results"] == read_results(clean)["results"]
     for task in TASKS:

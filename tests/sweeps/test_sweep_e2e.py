@@ -25,9 +25,9 @@ from scipy import stats
 
 from lm_eval_ext.cli.main import main
 from lm_eval_ext.report import build_report
-from lm_eval_ext.resume.storage.records import ResponseRecord, scan_file
 from lm_eval_ext.submission import load_suite, package_runs, validate_zip
 from tests.support.hub_cache import use_hub_cache, write_hub_repo
+from tests.support.journals import journaled_key_counts
 from tests.support.lm_eval_runs import OFFLINE_ENV, evaluate_and_save
 from tests.sweeps.test_report import _assert_real_plot
 
@@ -83,15 +83,6 @@ def read_samples(cell: Path, task: str) -> list[dict]:
     return sorted(rows, key=lambda r: r["doc_id"])
 
 
-def _keys(journal: Path) -> Counter:
-    return Counter(
-        r.key
-        for p in journal.glob("*.jsonl")
-        for r in scan_file(p).records
-        if isinstance(r, ResponseRecord)
-    )
-
-
 def test_sweep_preempted_midway_resumes_and_reports(
     trained_world, tasks_dir, tmp_path, monkeypatch
 ):
@@ -116,7 +107,7 @@ def test_sweep_preempted_midway_resumes_and_reports(
     assert all((out / c / "done.json").exists() for c in CELLS[:2])  # they ran first
     interrupted = out / CELLS[3] / "journal"
     before = (interrupted / "main.jsonl").read_bytes()
-    assert 0 < sum(_keys(interrupted).values()) < 160
+    assert 0 < sum(journaled_key_counts(interrupted).values()) < 160
     assert not list((out / CELLS[3]).rglob("results_*.json"))
 
     del env["SWEEP_WRAPPER_KILL"], env["SWEEP_WRAPPER_HOLD"]
@@ -129,7 +120,7 @@ def test_sweep_preempted_midway_resumes_and_reports(
     )
     assert calls == {CELLS[0]: 1, CELLS[1]: 1, CELLS[2]: 2, CELLS[3]: 2}
     for cell in CELLS[2:]:  # resumed: every request computed once, the first run's kept
-        keys = _keys(out / cell / "journal")
+        keys = journaled_key_counts(out / cell / "journal")
         assert len(keys) == 160 and set(keys.values()) == {1}
     assert (interrupted / "main.jsonl").read_bytes().startswith(before)
     assert main(["status", str(out)]) == 0

@@ -19,9 +19,9 @@ import pytest
 
 from lm_eval_ext.cli.main import main
 from lm_eval_ext.report.collect import find_entries
-from lm_eval_ext.resume.storage.records import ResponseRecord, scan_file
 from lm_eval_ext.submission.runs import find_runs
 from lm_eval_ext.sweep import load_manifest
+from tests.support.journals import journaled_key_counts
 from tests.support.lm_eval_runs import OFFLINE_ENV
 from tests.support.results_diff import RUN_MOMENT_FIELDS, json_differences
 
@@ -84,15 +84,6 @@ def _samples(results: Path) -> list[dict]:
     return sorted(map(json.loads, rows), key=lambda r: r["doc_id"])
 
 
-def _keys(journal: Path) -> Counter:
-    return Counter(
-        r.key
-        for p in journal.glob("*.jsonl")
-        for r in scan_file(p).records
-        if isinstance(r, ResponseRecord)
-    )
-
-
 def test_sharded_sweep_merges_into_the_unsharded_results_once(trained_world, tasks_dir, tmp_path):
     checkpoint = trained_world.checkpoints[-1]
     out, single = tmp_path / "sharded", tmp_path / "single"
@@ -124,11 +115,11 @@ def test_sharded_sweep_merges_into_the_unsharded_results_once(trained_world, tas
     assert done["results"] == merged_path.relative_to(group).as_posix()
 
     # every request computed once, by one of the two shards
-    shard_keys = [_keys(out / cell.dir / "journal") for cell in manifest.cells]
+    shard_keys = [journaled_key_counts(out / cell.dir / "journal") for cell in manifest.cells]
     assert all(keys for keys in shard_keys)  # both shards did part of the work
     computed = sum(shard_keys, Counter())
     assert set(computed.values()) == {1} and len(computed) == DOCS * CHOICES
-    assert set(computed) == set(_keys(single_path.parents[1] / "journal"))
+    assert set(computed) == set(journaled_key_counts(single_path.parents[1] / "journal"))
     assert main(["status", str(out)]) == 0
 
     # report and package see the merged group, never a shard's partial results
