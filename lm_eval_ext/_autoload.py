@@ -14,11 +14,12 @@ import sys
 _TARGET = "lm_eval.api.registry"
 
 
-class _RegisterAfterExec:
-    """Loader wrapper: run the real loader, then register our components."""
+class _CallAfterExec:
+    """Loader wrapper: run the real loader, then the callback on the loaded module."""
 
-    def __init__(self, inner):
+    def __init__(self, inner, callback):
         self._inner = inner
+        self._callback = callback
 
     def __getattr__(self, name):
         return getattr(self._inner, name)
@@ -28,18 +29,23 @@ class _RegisterAfterExec:
 
     def exec_module(self, module):
         self._inner.exec_module(module)
-        from lm_eval_ext.registration import register_all
-
-        register_all()
+        self._callback(module)
 
 
-class _RegistryImportHook:
-    """One-shot meta-path finder that wraps the loader of ``lm_eval.api.registry``."""
+class _AfterImportHook:
+    """One-shot meta-path finder that wraps the loader of one module."""
+
+    def __init__(self, target, callback):
+        self.target = target
+        self.callback = callback
 
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != _TARGET:
+        if fullname != self.target:
             return None
-        _uninstall()
+        try:  # noqa: SIM105 - runs at every interpreter start: no contextlib import for this
+            sys.meta_path.remove(self)
+        except ValueError:
+            pass
         for finder in sys.meta_path:
             find = getattr(finder, "find_spec", None)
             spec = find(fullname, path, target) if find else None
@@ -48,32 +54,36 @@ class _RegistryImportHook:
         else:
             return None
         if spec.loader is not None:
-            spec.loader = _RegisterAfterExec(spec.loader)
+            spec.loader = _CallAfterExec(spec.loader, self.callback)
         return spec
 
 
-_HOOK = _RegistryImportHook()
+def call_after_import(target, callback):
+    """Call ``callback(module)`` once ``target`` is imported (now, if it already is)."""
+    if target in sys.modules:
+        callback(sys.modules[target])
+        return
+    for finder in sys.meta_path:
+        if isinstance(finder, _AfterImportHook) and (finder.target, finder.callback) == (
+            target,
+            callback,
+        ):
+            return
+    # first: PathFinder would otherwise find the module before we are asked
+    sys.meta_path.insert(0, _AfterImportHook(target, callback))
 
 
-def _uninstall() -> None:
-    try:  # noqa: SIM105 - runs at every interpreter start: no contextlib import for this
-        sys.meta_path.remove(_HOOK)
-    except ValueError:
-        pass
+def _register(_registry_module):
+    from lm_eval_ext.registration import register_all
+
+    register_all()
 
 
 def install() -> None:
-    """Install the hook unless disabled or the registry is already imported."""
+    """Install the hook unless disabled (registering at once if the registry is imported)."""
     if os.environ.get("LM_EVAL_EXT_NO_AUTOLOAD"):
         return
-    if _TARGET in sys.modules:
-        from lm_eval_ext.registration import register_all
-
-        register_all()
-        return
-    if _HOOK not in sys.meta_path:
-        # first: PathFinder would otherwise find the registry before we are asked
-        sys.meta_path.insert(0, _HOOK)
+    call_after_import(_TARGET, _register)
 
 
 install()

@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import sys
 from pathlib import Path
 
 ENV = "LM_EVAL_EXT_TEST_INDEX_CACHE"
@@ -78,41 +77,11 @@ def _wrap(module) -> None:
     module.TaskIndex.build = staticmethod(build)
 
 
-class _WrapAfterExec:
-    def __init__(self, inner):
-        self._inner = inner
-
-    def __getattr__(self, name):
-        return getattr(self._inner, name)
-
-    def create_module(self, spec):
-        return self._inner.create_module(spec)
-
-    def exec_module(self, module):
-        self._inner.exec_module(module)
-        _wrap(module)
-
-
-class _Hook:
-    def find_spec(self, fullname, path=None, target=None):
-        if fullname != _TARGET:
-            return None
-        sys.meta_path.remove(self)
-        for finder in sys.meta_path:
-            find = getattr(finder, "find_spec", None)
-            spec = find(fullname, path, target) if find else None
-            if spec is not None:
-                if spec.loader is not None:
-                    spec.loader = _WrapAfterExec(spec.loader)
-                return spec
-        return None
-
-
 def install() -> None:
     """Cache the built-in index in this process when the session asks for it."""
     if cache_dir() is None:
         return
-    if _TARGET in sys.modules:
-        _wrap(sys.modules[_TARGET])
-    elif not any(isinstance(f, _Hook) for f in sys.meta_path):
-        sys.meta_path.insert(0, _Hook())
+    # the installed package's own start-up hook machinery (imported at every start anyway)
+    from lm_eval_ext._autoload import call_after_import
+
+    call_after_import(_TARGET, _wrap)
